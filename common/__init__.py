@@ -1,0 +1,1 @@
+"""Shared library of the assistant service. Nothing here imports from `functions/`."""

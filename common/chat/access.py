@@ -1,0 +1,65 @@
+"""Who is calling and what they may reach: a client key sees only its own app.
+
+Anything outside the key's app (another app's thread, another tenant's
+assistant) answers 404, never 403, so ids do not leak (SPEC §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from common.auth.client_keys import ClientKey, authenticate
+from common.config.cache import get_config
+from common.config.effective import TenantConfig
+from common.config.models import App, Assistant
+from common.errors import NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
+from common.http.request import bearer_token
+from common.settings import get_settings
+from common.store import threads
+from common.store.threads import Thread
+
+
+@dataclass
+class Caller:
+    key: ClientKey
+    cfg: TenantConfig
+    app: App
+
+    @property
+    def tenant(self) -> str:
+        return self.key.tenant_id
+
+
+async def caller(request: Request) -> Caller:
+    key = await authenticate(bearer_token(request))
+    cfg = await get_config(key.tenant_id)
+    app = cfg.app(key.app_id) if cfg.active else None
+    if app is None:
+        # A key whose tenant or app was disabled is as good as revoked.
+        raise Unauthorized("invalid client key")
+    return Caller(key, cfg, app)
+
+
+def assistant_of(c: Caller, ref: str | None) -> Assistant:
+    found = c.cfg.assistant(c.app.id, ref) if ref else c.cfg.default_assistant(c.app.id)
+    if found is None:
+        raise NotFound("assistant not found" if ref else "this app has no active assistant")
+    return found
+
+
+async def thread_of(c: Caller, thread_id: str) -> Thread:
+    thread = await threads.get_thread(c.tenant, thread_id)
+    if thread is None or thread.app_id != c.app.id:
+        raise NotFound("thread not found")
+    return thread
+
+
+def check_message(text: str) -> str:
+    limit = get_settings().max_message_bytes
+    if len(text.encode()) > limit:
+        raise PayloadTooLarge(f"message exceeds {limit} bytes")
+    if not text.strip():
+        raise ValidationFailed("message: must not be empty", field="message")
+    return text

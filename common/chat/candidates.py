@@ -1,0 +1,104 @@
+"""Which upstream calls a turn may make: the assistant's model, then its fallbacks.
+
+A fallback on the assistant's own provider uses the assistant's credential;
+a fallback on another provider uses that provider's first active credential
+(by id), since an assistant names only one credential. A fallback with no
+usable credential is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from common.config.effective import TenantConfig
+from common.config.models import Assistant, Credential, Model, Provider
+from common.errors import UpstreamError
+from common.providers.base import ChatMessage, ProviderRequest
+from common.providers.registry import get_adapter
+from common.providers.resilience import Candidate
+from common.secrets import get_secrets
+from common.secrets.base import SecretNotFound, secret_id
+from common.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Route:
+    model: Model
+    provider: Provider
+    credential: Credential
+
+
+def _credential_for(cfg: TenantConfig, assistant: Assistant, provider: Provider) -> Credential | None:
+    if assistant.credential_id:
+        cred = cfg.credentials.get(assistant.credential_id)
+        if cred and cred.is_active and cred.provider_id == provider.id:
+            return cred
+    for cred in sorted(cfg.credentials.values(), key=lambda c: c.id):
+        if cred.is_active and cred.provider_id == provider.id:
+            return cred
+    return None
+
+
+def routes(cfg: TenantConfig, assistant: Assistant) -> list[Route]:
+    out: list[Route] = []
+    for model_id in [assistant.model_id, *assistant.fallback_model_ids]:
+        model = cfg.models.get(model_id)
+        if not model or not model.is_active:
+            continue
+        provider = cfg.providers.get(model.provider_id)
+        if not provider or not provider.is_active or provider.kind == "code":
+            continue
+        cred = _credential_for(cfg, assistant, provider)
+        if cred:
+            out.append(Route(model, provider, cred))
+    if not out:
+        raise UpstreamError("the assistant has no active model, provider and credential configured")
+    return out
+
+
+async def provider_key(tenant: str, credential: Credential) -> str:
+    try:
+        return await get_secrets().get(secret_id(tenant, "cred", credential.id), credential.secret_version)
+    except SecretNotFound:
+        raise UpstreamError(f"credential {credential.id!r} has no stored key") from None
+
+
+async def resolve(tenant: str, cfg: TenantConfig, assistant: Assistant) -> list[tuple[Route, str]]:
+    """Routes with their keys, fetched before anything is stored (misconfiguration changes nothing)."""
+    found = routes(cfg, assistant)
+    keys = await asyncio.gather(*(provider_key(tenant, r.credential) for r in found))
+    return list(zip(found, keys, strict=True))
+
+
+def to_candidates(
+    resolved: list[tuple[Route, str]],
+    assistant: Assistant,
+    system: str | None,
+    messages: tuple[ChatMessage, ...],
+) -> list[tuple[Route, Candidate]]:
+    timeout = get_settings().upstream_timeout_s
+    out: list[tuple[Route, Candidate]] = []
+    for route, key in resolved:
+        adapter = get_adapter(
+            route.provider.kind, api_key=key, base_url=route.provider.base_url, timeout=timeout
+        )
+        msgs = messages
+        if system and not route.model.supports_system_prompt:
+            # Models without a system role get the prompt as a leading user message.
+            msgs = (ChatMessage(role="user", content=system), *messages)
+        req = ProviderRequest(
+            model=route.model.name,
+            messages=msgs,
+            system=system if route.model.supports_system_prompt else None,
+            tools=(),
+            temperature=assistant.temperature,
+            max_output_tokens=assistant.max_output_tokens or route.model.max_output_tokens,
+        )
+        out.append(
+            (
+                route,
+                Candidate(adapter=adapter, request=req, provider=route.provider.kind, model=route.model.name),
+            )
+        )
+    return out

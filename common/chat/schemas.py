@@ -1,0 +1,29 @@
+"""Request bodies of start and chat, validated at the edge (unknown fields are 422)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StartRequest(_Body):
+    assistant: str | None = Field(default=None, max_length=128)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChatRequest(_Body):
+    thread_id: str = Field(min_length=1, max_length=128)
+    message: str
+    stream: bool | None = None
+
+
+class AppChatRequest(_Body):
+    message: str
+    thread_id: str | None = Field(default=None, min_length=1, max_length=128)
+    stream: bool | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,154 @@
+"""Typed records of tenant configuration (SPEC §3), shared by the GCS bundle,
+the Firestore overlay and the admin API.
+
+Unknown fields are errors (`extra="forbid"`): a typo in a bundle fails
+validation naming the field instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+IDENT = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+_SLUG_RE = re.compile(SLUG)
+
+ProviderKind = Literal["openai", "cohere", "gemini", "openai_compatible", "code"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: str = Field(pattern=IDENT)
+    is_active: bool = True
+
+
+class Tenant(Record):
+    id: str = Field(pattern=SLUG)
+    name: str = ""
+
+
+class App(Record):
+    name: str
+    slug: str = Field(pattern=SLUG)
+    description: str = ""
+    icon_url: str | None = None
+    endpoint: str | None = None
+    default_assistant_id: str | None = None
+
+
+class Provider(Record):
+    kind: ProviderKind
+    name: str
+    display_name: str = ""
+    icon_url: str | None = None
+    base_url: str | None = None
+    python_code: str | None = None
+    config_schema: dict[str, Any] | None = None
+    required_dependencies: list[str] = Field(default_factory=list)
+    validation_code: str | None = None
+
+
+class Model(Record):
+    provider_id: str
+    name: str
+    display_name: str = ""
+    max_tokens: int = Field(default=128_000, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    supports_streaming: bool = True
+    supports_system_prompt: bool = True
+    supports_tools: bool = True
+    input_cost_per_million: float = Field(default=0.0, ge=0)
+    output_cost_per_million: float = Field(default=0.0, ge=0)
+
+
+class Credential(Record):
+    """A provider key. The value lives only in the secrets backend.
+
+    `secret_version` pins the version that chat uses; rotating a key adds a
+    version and updates this field, so caches keyed by version never go stale.
+    """
+
+    provider_id: str
+    name: str = ""
+    last4: str = ""
+    secret_version: str = "latest"  # noqa: S105 - a version id, not a secret
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = ""
+    template: str
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class Assistant(Record):
+    app_id: str
+    name: str
+    slug: str = Field(pattern=SLUG)
+    description: str = ""
+    system_prompt: str = ""
+    model_id: str
+    credential_id: str | None = None
+    is_streaming: bool = False
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    tools: list[str] = Field(default_factory=list)
+    actions: dict[str, Action] = Field(default_factory=dict)
+    fallback_model_ids: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    endpoint: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class Tool(Record):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    url: str
+    credential_id: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class Bundle(BaseModel):
+    """`gs://$CONFIG_BUCKET/tenants/{tenant}/config.yaml`: config as code, never secret values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: Tenant
+    apps: list[App] = Field(default_factory=list)
+    providers: list[Provider] = Field(default_factory=list)
+    models: list[Model] = Field(default_factory=list)
+    credentials: list[Credential] = Field(default_factory=list)
+    assistants: list[Assistant] = Field(default_factory=list)
+    tools: list[Tool] = Field(default_factory=list)
+
+    @field_validator("apps", "providers", "models", "credentials", "assistants", "tools")
+    @classmethod
+    def _unique_ids(cls, items: list[Record]) -> list[Record]:
+        seen: set[str] = set()
+        for item in items:
+            if item.id in seen:
+                raise ValueError(f"duplicate id {item.id!r}")
+            seen.add(item.id)
+        return items
+
+
+COLLECTIONS: dict[str, type[Record]] = {
+    "apps": App,
+    "providers": Provider,
+    "models": Model,
+    "credentials": Credential,
+    "assistants": Assistant,
+    "tools": Tool,
+}
+
+
+def is_slug(value: str) -> bool:
+    return bool(_SLUG_RE.match(value))

@@ -1,0 +1,104 @@
+"""Routing inside one function.
+
+A deployed function owns its URL (`POST {chat URL}/v1/chat/completions`),
+while `make dev` and load balancers keep the prefix (`POST /chat/v1/...`):
+the router accepts both by stripping the function's own prefix first.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from common.errors import AppError, MethodNotAllowed, NotFound
+from common.http.responses import error_response
+from common.logging import get_logger, log
+
+Handler = Callable[["Ctx"], Awaitable[Response]]
+_log = get_logger("access")
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@dataclass
+class Ctx:
+    """What a handler needs: the request, path params, and a request id for errors and logs."""
+
+    request: Request
+    params: dict[str, str]
+    request_id: str
+    path: str
+    log_fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class Router:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = "/" + prefix.strip("/")
+        self.routes: list[Route] = []
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", path.rstrip("/") or "") + "/?$"
+        self.routes.append(Route(method.upper(), re.compile(regex), handler))
+
+    def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        def deco(fn: Handler) -> Handler:
+            self.add(method, path, fn)
+            return fn
+
+        return deco
+
+    def local_path(self, path: str) -> str:
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            path = path[len(self.prefix) :]
+        return path or "/"
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        local = self.local_path(path)
+        allowed: list[str] = []
+        for route in self.routes:
+            m = route.pattern.match(local)
+            if m is None:
+                continue
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
+                return route.handler, m.groupdict()
+            allowed.append(route.method)
+        if allowed:
+            raise MethodNotAllowed(f"{method} is not allowed here", allow=sorted(set(allowed)))
+        raise NotFound(f"no route for {method} {path}")
+
+    async def __call__(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        method, path = request.method, request.url.path
+        ctx = Ctx(request=request, params={}, request_id=request_id, path=path)
+        try:
+            handler, ctx.params = self.match(method, path)
+            response = await handler(ctx)
+        except AppError as exc:
+            response = error_response(exc, request_id)
+        except Exception as exc:
+            response = error_response(exc, request_id)
+        response.headers["X-Request-Id"] = request_id
+        log(
+            _log,
+            20,
+            f"{method} {path} {response.status_code}",
+            request_id=request_id,
+            status=response.status_code,
+            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+            **ctx.log_fields,
+        )
+        return response

@@ -1,0 +1,179 @@
+"""Cohere Chat v2 (`AsyncClientV2.chat_stream`) behind the provider contract.
+
+Cohere's v2 messages look like OpenAI's (roles system/user/assistant/tool,
+`tool_calls`, `tool_call_id`), but its stream is typed events:
+`content-delta`, `tool-call-start/delta/end`, `message-end` with the finish
+reason and usage. The SDK's own retries are off (`max_retries=0`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Literal, cast
+
+import cohere
+from cohere.core.api_error import ApiError
+
+from common.providers.base import (
+    FinishEvent,
+    ProviderCallError,
+    ProviderEvent,
+    ProviderRequest,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    UsageEvent,
+    parse_retry_after,
+    redact,
+    transport_error,
+)
+
+_FINISH_REASON_MAP: dict[str, Literal["stop", "tool_calls", "length", "content_filter", "other"]] = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "MAX_TOKENS": "length",
+    "TOOL_CALL": "tool_calls",
+}
+
+
+def _messages(request: ProviderRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if request.system:
+        out.append({"role": "system", "content": request.system})
+    for msg in request.messages:
+        if msg.role == "assistant" and msg.tool_calls:
+            item: dict[str, Any] = {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in msg.tool_calls
+                ],
+            }
+            if msg.content:
+                item["content"] = msg.content
+            out.append(item)
+        elif msg.role == "tool":
+            out.append({"role": "tool", "tool_call_id": msg.tool_call_id or "", "content": msg.content})
+        else:
+            out.append({"role": msg.role, "content": msg.content})
+    return out
+
+
+def _tools(request: ProviderRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in request.tools
+    ]
+
+
+def _usage(usage: Any) -> UsageEvent | None:
+    """Billed units are what Cohere charges; `tokens` (which counts its prompt template) is the fallback."""
+    if usage is None:
+        return None
+    for counts in (usage.billed_units, usage.tokens):
+        if counts is not None and (counts.input_tokens is not None or counts.output_tokens is not None):
+            return UsageEvent(int(counts.input_tokens or 0), int(counts.output_tokens or 0))
+    return None
+
+
+class CohereAdapter:
+    """One authenticated `AsyncClientV2`, reused for every request with this key."""
+
+    def __init__(self, api_key: str, base_url: str | None, timeout: float) -> None:
+        self._api_key = api_key
+        # base_url None means Cohere's production endpoint; the SDK appends "v2/chat".
+        self._client = cohere.AsyncClientV2(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            log_warning_experimental_features=False,
+        )
+
+    def _error(self, exc: Exception) -> ProviderCallError:
+        key = self._api_key
+        if isinstance(exc, ApiError):
+            # str(ApiError) dumps the response headers too; the body is what matters.
+            return ProviderCallError(
+                redact(f"cohere: HTTP {exc.status_code}: {exc.body}", key),
+                status=exc.status_code,
+                retry_after=parse_retry_after(exc.headers),
+            )
+        mapped = transport_error(exc, key, vendor="cohere")
+        if mapped is not None:
+            return mapped
+        return ProviderCallError(redact(f"cohere: unexpected {type(exc).__name__}: {exc}", key))
+
+    def _params(self, request: ProviderRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": request.model, "messages": _messages(request)}
+        if request.tools:
+            params["tools"] = _tools(request)
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_output_tokens is not None:
+            params["max_tokens"] = request.max_output_tokens
+        return params
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        calls: dict[int, dict[str, Any]] = {}
+        finish: str | None = None
+        usage: UsageEvent | None = None
+        try:
+            events = self._client.chat_stream(**self._params(request))
+            async with contextlib.aclosing(cast(AsyncGenerator[Any, None], events)):
+                async for raw_event in events:
+                    event: Any = raw_event  # a discriminated union; `type` tells them apart
+                    kind = getattr(event, "type", None)
+                    delta = getattr(event, "delta", None)
+                    message = getattr(delta, "message", None)
+                    if kind == "content-delta":
+                        text = getattr(getattr(message, "content", None), "text", None)
+                        if text:
+                            yield TextDelta(text)
+                    elif kind == "tool-call-start":
+                        call = getattr(message, "tool_calls", None)
+                        fn = getattr(call, "function", None)
+                        calls[event.index or 0] = {
+                            "id": getattr(call, "id", None),
+                            "name": getattr(fn, "name", None) or "",
+                            "args": [getattr(fn, "arguments", None) or ""],
+                        }
+                    elif kind == "tool-call-delta":
+                        fn = getattr(getattr(message, "tool_calls", None), "function", None)
+                        fragment = getattr(fn, "arguments", None)
+                        slot = calls.get(event.index or 0)
+                        if slot is not None and fragment:
+                            slot["args"].append(fragment)
+                    elif kind == "tool-call-end":
+                        index = event.index or 0
+                        slot = calls.pop(index, None)
+                        if slot is not None:
+                            call_id = slot["id"] or f"call_{index}"
+                            yield ToolCallEvent(ToolCall(call_id, slot["name"], "".join(slot["args"])))
+                    elif kind == "message-end":
+                        finish = str(getattr(delta, "finish_reason", None) or "COMPLETE")
+                        usage = _usage(getattr(delta, "usage", None))
+                        if finish in ("ERROR", "TIMEOUT"):
+                            detail = redact(str(getattr(delta, "error", None) or finish), self._api_key)
+                            raise ProviderCallError(
+                                f"cohere generation failed: {detail}", timeout=finish == "TIMEOUT"
+                            )
+                    # message-start, content-start/end, tool-plan-delta, citations, debug: nothing to map.
+        except ProviderCallError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from None
+        if finish is None:
+            raise ProviderCallError("cohere stream ended before message-end", connection=True)
+        for index, slot in sorted(calls.items()):  # a call whose tool-call-end never came
+            yield ToolCallEvent(ToolCall(slot["id"] or f"call_{index}", slot["name"], "".join(slot["args"])))
+        if usage is not None:
+            yield usage
+        yield FinishEvent(_FINISH_REASON_MAP.get(finish, "other"))
+
+    async def aclose(self) -> None:
+        await self._client._client_wrapper.httpx_client.httpx_client.aclose()

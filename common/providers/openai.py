@@ -1,0 +1,206 @@
+"""OpenAI Chat Completions (and every `openai_compatible` server) behind the provider contract.
+
+The upstream is always called with `stream=True`: one code path serves both
+streaming and `complete()`, and usage arrives in the final chunk thanks to
+`stream_options.include_usage`. The SDK's own retries are off (`max_retries=0`)
+because `common.providers.resilience` owns retry and fallback policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import openai
+
+from common.providers.base import (
+    FinishEvent,
+    ProviderCallError,
+    ProviderEvent,
+    ProviderRequest,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    UsageEvent,
+    is_timeout,
+    parse_retry_after,
+    redact,
+    transport_error,
+)
+
+HttpClientKind = Literal["aiohttp", "httpx"]
+
+# Passed explicitly so the SDK never falls back to OPENAI_BASE_URL from the environment.
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+_FINISH_REASON_MAP: dict[str, Literal["stop", "tool_calls", "length", "content_filter", "other"]] = {
+    "stop": "stop",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "length": "length",
+    "content_filter": "content_filter",
+}
+
+
+def _messages(request: ProviderRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if request.system:
+        out.append({"role": "system", "content": request.system})
+    for msg in request.messages:
+        if msg.role == "assistant" and msg.tool_calls:
+            out.append(
+                {
+                    "role": "assistant",
+                    # OpenAI wants null rather than "" next to tool calls.
+                    "content": msg.content or None,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        }
+                        for c in msg.tool_calls
+                    ],
+                }
+            )
+        elif msg.role == "tool":
+            out.append({"role": "tool", "tool_call_id": msg.tool_call_id or "", "content": msg.content})
+        else:
+            out.append({"role": msg.role, "content": msg.content})
+    return out
+
+
+def _tools(request: ProviderRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in request.tools
+    ]
+
+
+class _ToolCallBuffer:
+    """Streamed tool calls arrive as fragments keyed by index; the id and name come first."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def add(self, fragment: Any) -> None:
+        slot = self._calls.setdefault(fragment.index, {"id": None, "name": "", "args": []})
+        if fragment.id:
+            slot["id"] = fragment.id
+        fn = fragment.function
+        if fn is not None:
+            if fn.name:
+                slot["name"] += fn.name
+            if fn.arguments:
+                slot["args"].append(fn.arguments)
+
+    def drain(self) -> list[ToolCall]:
+        calls = [
+            ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments="".join(slot["args"]))
+            for index, slot in sorted(self._calls.items())
+        ]
+        self._calls.clear()
+        return calls
+
+
+class OpenAIAdapter:
+    """One authenticated `AsyncOpenAI` client, reused for every request with this key."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None,
+        timeout: float,
+        *,
+        http_client: HttpClientKind = "aiohttp",
+        max_tokens_field: str = "max_completion_tokens",
+    ) -> None:
+        self._api_key = api_key
+        # OpenAI's reasoning models reject `max_tokens`; most compatible servers only know it.
+        self._max_tokens_field = max_tokens_field
+        transport = (
+            openai.DefaultAioHttpClient() if http_client == "aiohttp" else openai.DefaultAsyncHttpxClient()
+        )
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url or DEFAULT_BASE_URL,
+            timeout=timeout,
+            max_retries=0,
+            http_client=transport,
+        )
+
+    def _error(self, exc: Exception) -> ProviderCallError:
+        key = self._api_key
+        if isinstance(exc, openai.APIStatusError):
+            return ProviderCallError(
+                redact(f"openai: HTTP {exc.status_code}: {exc.message}", key),
+                status=exc.status_code,
+                retry_after=parse_retry_after(exc.response.headers),
+            )
+        if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+            timed_out = is_timeout(exc)
+            cause = exc.__cause__ or exc
+            detail = redact(f"{type(cause).__name__}: {cause}", key)
+            return ProviderCallError(
+                f"openai {'timed out' if timed_out else 'connection failed'}: {detail}",
+                timeout=timed_out,
+                connection=not timed_out,
+            )
+        mapped = transport_error(exc, key, vendor="openai")
+        if mapped is not None:
+            return mapped
+        return ProviderCallError(redact(f"openai: unexpected {type(exc).__name__}: {exc}", key))
+
+    def _params(self, request: ProviderRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": _messages(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if request.tools:
+            params["tools"] = _tools(request)
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.max_output_tokens is not None:
+            params[self._max_tokens_field] = request.max_output_tokens
+        return params
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        tools = _ToolCallBuffer()
+        finish: str | None = None
+        usage: UsageEvent | None = None
+        try:
+            upstream = await self._client.chat.completions.create(**self._params(request))
+            async with upstream:  # closes the response even when our caller stops early
+                async for chunk in upstream:
+                    if chunk.usage is not None:
+                        usage = UsageEvent(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                    for choice in chunk.choices[:1]:
+                        delta = choice.delta
+                        if delta is not None:
+                            if delta.content:
+                                yield TextDelta(delta.content)
+                            for fragment in delta.tool_calls or ():
+                                tools.add(fragment)
+                        if choice.finish_reason:
+                            finish = choice.finish_reason
+                            for call in tools.drain():
+                                yield ToolCallEvent(call)
+        except ProviderCallError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from None
+        if finish is None:
+            # The body ended cleanly but without a finish reason: a proxy cut the
+            # stream. Never report that as a normal reply.
+            raise ProviderCallError("openai stream ended before a finish reason", connection=True)
+        if usage is not None:
+            yield usage
+        yield FinishEvent(_FINISH_REASON_MAP.get(finish, "other"))
+
+    async def aclose(self) -> None:
+        await self._client.close()

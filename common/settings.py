@@ -1,0 +1,66 @@
+"""Environment, read once per process (SPEC §4).
+
+Every limit in SPEC §8 is configurable here; defaults are the SPEC's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str = field(default_factory=lambda: os.environ.get("GOOGLE_CLOUD_PROJECT", "local-project"))
+    config_bucket: str = field(default_factory=lambda: os.environ.get("CONFIG_BUCKET", "assistants-config"))
+    tenant_id: str | None = field(default_factory=lambda: os.environ.get("TENANT_ID") or None)
+    secrets_backend: str = field(default_factory=lambda: os.environ.get("SECRETS_BACKEND", "gcp"))
+    local_secrets_file: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("LOCAL_SECRETS_FILE")
+            or Path.home() / ".config" / "gcp-assistants" / "secrets.json"
+        )
+    )
+    version: str = field(default_factory=lambda: os.environ.get("SERVICE_VERSION", "0.1.0"))
+    debug_logging: bool = field(default_factory=lambda: os.environ.get("DEBUG_LOGGING") == "1")
+
+    # Caching (SPEC §4: an admin write is visible everywhere within 10 s).
+    config_ttl_s: float = field(default_factory=lambda: _float("CONFIG_TTL_S", 5.0))
+    config_max_staleness_s: float = field(default_factory=lambda: _float("CONFIG_MAX_STALENESS_S", 10.0))
+    secret_ttl_s: float = field(default_factory=lambda: _float("SECRET_TTL_S", 300.0))
+    client_key_ttl_s: float = field(default_factory=lambda: _float("CLIENT_KEY_TTL_S", 10.0))
+
+    # Limits (SPEC §8).
+    max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 1024 * 1024))
+    max_message_bytes: int = field(default_factory=lambda: _int("MAX_MESSAGE_BYTES", 32 * 1024))
+    max_tool_rounds: int = field(default_factory=lambda: _int("MAX_TOOL_ROUNDS", 8))
+    tool_timeout_s: float = field(default_factory=lambda: _float("TOOL_TIMEOUT_S", 10.0))
+    upstream_timeout_s: float = field(default_factory=lambda: _float("UPSTREAM_TIMEOUT_S", 60.0))
+    upstream_attempts: int = field(default_factory=lambda: _int("UPSTREAM_ATTEMPTS", 3))
+    retry_base_delay_s: float = field(default_factory=lambda: _float("RETRY_BASE_DELAY_S", 0.25))
+    retry_max_delay_s: float = field(default_factory=lambda: _float("RETRY_MAX_DELAY_S", 8.0))
+    history_max_messages: int = field(default_factory=lambda: _int("HISTORY_MAX_MESSAGES", 100))
+
+    # Outbound HTTP allow-list for hosts a webhook may reach over http / private ranges.
+    allowed_private_hosts: tuple[str, ...] = field(default_factory=lambda: _list("ALLOWED_PRIVATE_HOSTS"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

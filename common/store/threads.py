@@ -1,0 +1,164 @@
+"""Threads and messages: `tenants/{t}/threads/{id}` and its `messages` subcollection.
+
+Message ids are time-ordered (`{ns:020d}-{random}`), so concurrent turns on
+one thread are all kept, in arrival order, without a transaction: the history
+of a turn is "every message whose id sorts before mine".
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from common.store.db import RPC_TIMEOUT_S, get_db, tenant_collection
+from common.store.errors import firestore_guard
+
+
+def new_thread_id() -> str:
+    return "th_" + secrets.token_urlsafe(18).replace("-", "x").replace("_", "y")
+
+
+def new_message_id() -> str:
+    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Thread:
+    id: str
+    app_id: str
+    assistant_id: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "app_id": self.app_id,
+            "assistant_id": self.assistant_id,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def _messages(tenant: str, thread_id: str) -> Any:
+    return tenant_collection(tenant, "threads").document(thread_id).collection("messages")
+
+
+async def create_thread(tenant: str, app_id: str, assistant_id: str, metadata: dict[str, Any]) -> Thread:
+    ts = now()
+    thread = Thread(new_thread_id(), app_id, assistant_id, metadata, ts, ts)
+    data = {
+        "app_id": app_id,
+        "assistant_id": assistant_id,
+        "metadata": metadata,
+        "created_at": ts,
+        "updated_at": ts,
+    }
+    async with firestore_guard():
+        await tenant_collection(tenant, "threads").document(thread.id).create(data, timeout=RPC_TIMEOUT_S)
+    return thread
+
+
+async def get_thread(tenant: str, thread_id: str) -> Thread | None:
+    if not thread_id or "/" in thread_id or len(thread_id) > 128:
+        return None
+    async with firestore_guard():
+        snap = await tenant_collection(tenant, "threads").document(thread_id).get(timeout=RPC_TIMEOUT_S)
+    if not snap.exists:
+        return None
+    d = snap.to_dict() or {}
+    return Thread(
+        snap.id,
+        d.get("app_id", ""),
+        d.get("assistant_id", ""),
+        d.get("metadata") or {},
+        d.get("created_at"),
+        d.get("updated_at"),
+    )
+
+
+async def add_message(
+    tenant: str, thread_id: str, message: dict[str, Any], message_id: str | None = None
+) -> str:
+    mid = message_id or new_message_id()
+    data = {**message, "seq": mid, "created_at": message.get("created_at") or now()}
+    async with firestore_guard():
+        await _messages(tenant, thread_id).document(mid).create(data, timeout=RPC_TIMEOUT_S)
+    return mid
+
+
+async def history(tenant: str, thread_id: str, before_id: str, limit: int) -> list[dict[str, Any]]:
+    """The last `limit` messages with ids before `before_id`, oldest first."""
+    from google.cloud.firestore import Query
+
+    # `seq` mirrors the document id: Firestore cannot scan document ids descending.
+    query = (
+        _messages(tenant, thread_id)
+        .where(filter=_lt("seq", before_id))
+        .order_by("seq", direction=Query.DESCENDING)
+        .limit(limit)
+    )
+    async with firestore_guard():
+        docs = [d async for d in query.stream(timeout=RPC_TIMEOUT_S)]
+    return [_public(d) for d in reversed(docs)]
+
+
+async def list_messages(tenant: str, thread_id: str, limit: int, after: str | None) -> list[dict[str, Any]]:
+    query = _messages(tenant, thread_id).order_by("seq")
+    if after:
+        query = query.where(filter=_gt("seq", after))
+    async with firestore_guard():
+        docs = [d async for d in query.limit(limit).stream(timeout=RPC_TIMEOUT_S)]
+    return [_public(d) for d in docs]
+
+
+def _public(doc: Any) -> dict[str, Any]:
+    data = doc.to_dict() or {}
+    data.pop("seq", None)
+    return {"id": doc.id, **data}
+
+
+async def finish_turn(
+    tenant: str,
+    thread_id: str,
+    message_id: str,
+    message: dict[str, Any],
+    usage_doc: tuple[str, dict[str, Any]] | None,
+) -> None:
+    """Store the reply, touch the thread and count usage in one atomic commit."""
+    from google.cloud.firestore import Increment
+
+    db_batch = get_db().batch()
+    ts = now()
+    db_batch.create(
+        _messages(tenant, thread_id).document(message_id), {**message, "seq": message_id, "created_at": ts}
+    )
+    db_batch.update(tenant_collection(tenant, "threads").document(thread_id), {"updated_at": ts})
+    if usage_doc:
+        doc_id, counters = usage_doc
+        fields: dict[str, Any] = {k: Increment(v) for k, v in counters.items() if isinstance(v, int | float)}
+        fields.update({k: v for k, v in counters.items() if not isinstance(v, int | float)})
+        db_batch.set(tenant_collection(tenant, "usage").document(doc_id), fields, merge=True)
+    async with firestore_guard():
+        await db_batch.commit(timeout=RPC_TIMEOUT_S)
+
+
+def _lt(path: Any, value: Any) -> Any:
+    from google.cloud.firestore import FieldFilter
+
+    return FieldFilter(path, "<", value)
+
+
+def _gt(path: Any, value: Any) -> Any:
+    from google.cloud.firestore import FieldFilter
+
+    return FieldFilter(path, ">", value)

@@ -1,0 +1,123 @@
+"""`chat`: talk to the key's assistants, as JSON or Server-Sent Events (SPEC §6)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from common.chat import turn as chat_turn
+from common.chat.access import Caller, assistant_of, caller, check_message, thread_of
+from common.chat.schemas import AppChatRequest, ChatRequest
+from common.config.models import Assistant
+from common.errors import NotFound
+from common.http.request import parse
+from common.http.responses import json_response
+from common.http.routing import Ctx, Router
+from common.http.sse import SSE_HEADERS, sse
+from common.settings import get_settings
+from common.store import threads
+from common.store.threads import Thread
+
+router = Router("chat")
+
+
+def _wants_stream(ctx: Ctx, flag: bool | None, assistant: Assistant) -> bool:
+    if flag is not None:
+        return flag
+    return "text/event-stream" in ctx.request.headers.get("accept", "") or assistant.is_streaming
+
+
+async def _run(
+    ctx: Ctx, c: Caller, thread: Thread, assistant: Assistant, text: str, stream: bool
+) -> Response:
+    turn = chat_turn.Turn(c.tenant, c.cfg, thread, assistant, text, request_id=ctx.request_id)
+    ctx.log_fields.update(tenant=c.tenant, app=c.app.id, assistant=assistant.id, stream=stream)
+    if not stream:
+        result = await chat_turn.collect(turn)
+        return json_response(result.body())
+    events = await chat_turn.events(turn)  # errors before the first byte are plain JSON errors
+
+    async def body() -> AsyncIterator[bytes]:
+        yield sse("thread", {"thread_id": thread.id, "assistant": assistant.slug})
+        async for name, data in events:
+            if name == "error":
+                data = {"type": data["type"], "message": data["message"]}
+            yield sse(name, data)
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _chat(ctx: Ctx) -> Response:
+    c = await caller(ctx.request)
+    body = await parse(ctx.request, ChatRequest, get_settings().max_body_bytes)
+    text = check_message(body.message)
+    thread = await thread_of(c, body.thread_id)
+    assistant = c.cfg.assistant(c.app.id, thread.assistant_id)
+    if assistant is None:
+        raise NotFound("the thread's assistant is no longer available")
+    return await _run(ctx, c, thread, assistant, text, _wants_stream(ctx, body.stream, assistant))
+
+
+async def _app_chat(ctx: Ctx) -> Response:
+    c = await caller(ctx.request)
+    if ctx.params["app"] not in (c.app.slug, c.app.id):
+        raise NotFound("app not found")
+    body = await parse(ctx.request, AppChatRequest, get_settings().max_body_bytes)
+    text = check_message(body.message)
+    assistant = assistant_of(c, ctx.params["assistant"])
+    if body.thread_id:
+        thread = await thread_of(c, body.thread_id)
+        if thread.assistant_id != assistant.id:
+            raise NotFound("thread not found")
+    else:
+        thread = await threads.create_thread(c.tenant, c.app.id, assistant.id, body.metadata)
+    return await _run(ctx, c, thread, assistant, text, _wants_stream(ctx, body.stream, assistant))
+
+
+async def _messages(ctx: Ctx) -> Response:
+    c = await caller(ctx.request)
+    thread = await thread_of(c, ctx.params["thread_id"])
+    query = ctx.request.query_params
+    try:
+        limit = max(1, min(int(query.get("limit", "100")), 500))
+    except ValueError:
+        limit = 100
+    items = await threads.list_messages(c.tenant, thread.id, limit + 1, query.get("page_token"))
+    page, more = items[:limit], len(items) > limit
+    return json_response(
+        {
+            "thread_id": thread.id,
+            "messages": [_public_message(m) for m in page],
+            "next_page_token": page[-1]["id"] if more else None,
+        }
+    )
+
+
+def _public_message(m: dict[str, object]) -> dict[str, object]:
+    keys = (
+        "id",
+        "role",
+        "content",
+        "tool_calls",
+        "tool_call_id",
+        "name",
+        "model",
+        "provider",
+        "usage",
+        "status",
+        "created_at",
+    )
+    return {k: m[k] for k in keys if k in m}
+
+
+router.add("POST", "/", _chat)
+router.add("GET", "/threads/{thread_id}/messages", _messages)
+router.add("POST", "/app/{app}/{assistant}", _app_chat)
+
+
+@functions_framework.aio.http
+async def chat(request: Request) -> Response:
+    return await router(request)

@@ -1,0 +1,1 @@
+"""Provider adapters against a real aimock."""
