@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tests.support.services import Service, start_aimock, start_firestore, start_functions, start_storage
@@ -100,7 +101,11 @@ def main() -> int:
         _say()
         _say("Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        functions.proc.wait()
+        parent = os.getppid()
+        while functions.proc.poll() is None:
+            if os.getppid() != parent:  # make (or the terminal) went away: clean up, don't orphan
+                return 0
+            time.sleep(0.5)
         _say("The functions process exited:\n" + functions.log())
         return 1
     except KeyboardInterrupt:

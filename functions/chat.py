@@ -1,4 +1,5 @@
-"""`chat`: talk to the key's assistants, as JSON or Server-Sent Events (SPEC §6)."""
+"""`chat`: talk to the key's assistants, as JSON or Server-Sent Events, natively or through
+the OpenAI-compatible `/v1` endpoints (SPEC §6)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from starlette.responses import Response, StreamingResponse
 
 from common.chat import turn as chat_turn
 from common.chat.access import Caller, assistant_of, caller, check_message, thread_of
+from common.chat.actions import ActionRequest, find_action, public_assistant, render, validate_input
+from common.chat.completions import Completion, CompletionRequest, Outcome, models_list
 from common.chat.schemas import AppChatRequest, ChatRequest
 from common.config.models import Assistant
-from common.errors import NotFound
+from common.errors import AppError, NotFound
 from common.http.request import parse
 from common.http.responses import json_response
 from common.http.routing import Ctx, Router
-from common.http.sse import SSE_HEADERS, sse
+from common.http.sse import SSE_HEADERS, sse, sse_data
 from common.settings import get_settings
 from common.store import threads
 from common.store.threads import Thread
@@ -113,9 +116,80 @@ def _public_message(m: dict[str, object]) -> dict[str, object]:
     return {k: m[k] for k in keys if k in m}
 
 
+async def _assistants(ctx: Ctx) -> Response:
+    c = await caller(ctx.request)
+    items = sorted(c.cfg.app_assistants(c.app.id), key=lambda a: a.slug)
+    return json_response({"app": c.app.slug, "assistants": [public_assistant(a) for a in items]})
+
+
+async def _assistant(ctx: Ctx) -> Response:
+    c = await caller(ctx.request)
+    return json_response(public_assistant(assistant_of(c, ctx.params["assistant"])))
+
+
+async def _action(ctx: Ctx) -> Response:
+    c = await caller(ctx.request)
+    assistant = assistant_of(c, ctx.params["assistant"])
+    action = find_action(assistant, ctx.params["action"])
+    body = await parse(ctx.request, ActionRequest, get_settings().max_body_bytes)
+    validate_input(action, body.input)
+    text = check_message(render(action.template, body.input))
+    if body.thread_id:
+        thread = await thread_of(c, body.thread_id)
+        if thread.assistant_id != assistant.id:
+            raise NotFound("thread not found")
+    else:
+        metadata = {"action": ctx.params["action"]}
+        thread = await threads.create_thread(c.tenant, c.app.id, assistant.id, metadata)
+    return await _run(ctx, c, thread, assistant, text, _wants_stream(ctx, body.stream, assistant))
+
+
+async def _completions(ctx: Ctx) -> Response:
+    c = await caller(ctx.request)
+    body = await parse(ctx.request, CompletionRequest, get_settings().max_body_bytes)
+    completion = Completion(c, body)
+    await completion.start()
+    ctx.log_fields.update(
+        tenant=c.tenant, app=c.app.id, assistant=completion.assistant.id, stream=body.stream
+    )
+    out = Outcome()
+    if not body.stream:
+        async for _ in completion.events(out):
+            pass
+        return json_response(completion.response(out))
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield sse_data(completion.chunk({"role": "assistant", "content": ""}))
+        try:
+            async for text in completion.events(out):
+                yield sse_data(completion.chunk({"content": text}))
+        except AppError as exc:
+            # OpenAI clients raise on an `error` chunk; no [DONE] marks the stream as cut.
+            yield sse_data(
+                {"error": {"type": exc.type, "message": exc.message, "request_id": ctx.request_id}}
+            )
+            return
+        yield sse_data(completion.chunk({}, out.finish_reason))
+        if include_usage:
+            yield sse_data(completion.usage_chunk(out))
+        yield sse_data(b"[DONE]")
+
+    return StreamingResponse(chunks(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _models(ctx: Ctx) -> Response:
+    return json_response(models_list(await caller(ctx.request)))
+
+
 router.add("POST", "/", _chat)
 router.add("GET", "/threads/{thread_id}/messages", _messages)
 router.add("POST", "/app/{app}/{assistant}", _app_chat)
+router.add("GET", "/assistants", _assistants)
+router.add("GET", "/assistants/{assistant}", _assistant)
+router.add("POST", "/assistants/{assistant}/actions/{action}", _action)
+router.add("POST", "/v1/chat/completions", _completions)
+router.add("GET", "/v1/models", _models)
 
 
 @functions_framework.aio.http
