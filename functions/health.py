@@ -6,6 +6,7 @@ Imports no provider SDK unless `?deep=1` asks for provider checks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,20 +30,34 @@ async def _firestore() -> None:
 
 
 async def _storage() -> None:
+    from common.config.bundle import bundle_path
     from common.config.source import storage_client
 
+    settings = get_settings()
+
     def check() -> None:
-        bucket = storage_client().bucket(get_settings().config_bucket)
-        if not bucket.exists(timeout=CHECK_TIMEOUT_S):
+        bucket = storage_client().bucket(settings.config_bucket)
+        if settings.tenant_id:
+            # A tenant's service account may read only its own prefix, not bucket metadata.
+            bucket.blob(bundle_path(settings.tenant_id)).exists(timeout=CHECK_TIMEOUT_S)
+        elif not bucket.exists(timeout=CHECK_TIMEOUT_S):
             raise RuntimeError(f"bucket {bucket.name} not found")
 
     await asyncio.to_thread(check)
 
 
 async def _secrets() -> None:
-    from common.secrets import get_secrets
+    from common.secrets import SecretNotFound, get_secrets
+    from common.secrets.base import secret_id
 
-    await get_secrets().backend.ping()
+    tenant = get_settings().tenant_id
+    if not tenant:
+        await get_secrets().backend.ping()
+        return
+    # Listing secrets would need project-wide rights; reading a (missing) secret under
+    # the tenant's own prefix proves reachability and permissions without them.
+    with contextlib.suppress(SecretNotFound):
+        await get_secrets().backend.get(secret_id(tenant, "health", "ping"))
 
 
 async def _timed(check: Callable[[], Awaitable[None]]) -> dict[str, Any]:

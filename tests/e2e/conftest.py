@@ -66,6 +66,9 @@ def stack(
     secrets_file = tmp_path_factory.mktemp("secrets", numbered=True) / "secrets.json"
     env = stack_env(firestore_emulator, storage_emulator, str(secrets_file))
     use_env_in_process(env)
+    from common.provision import ensure_bucket
+
+    ensure_bucket()  # a deployed project has its config bucket (make bootstrap creates it)
     svc = start_functions(env)
     yield Stack(svc, Aimock(aimock_server.url), env)
     svc.stop()

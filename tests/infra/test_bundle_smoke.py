@@ -1,0 +1,162 @@
+"""A built bundle serves `/health` from its own folder, in a fresh virtualenv holding
+only its requirements.txt, started the way the gen2 runtime starts it.
+
+The Python buildpack runs the bare `functions-framework` command with
+FUNCTION_TARGET set; deploy adds FUNCTION_USE_ASGI=true (the `--asgi` flag's
+environment variable), so this is the deployed configuration minus Google.
+The venv is cached under the temp dir, keyed by the requirements' hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.bundle import build_bundle
+from tests.support.services import Service, free_port, wait_http
+
+ROOT = Path(__file__).resolve().parents[2]
+TENANT = "smoke"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (ROOT / "functions" / "health.py").is_file(), reason="functions/health.py not written yet"
+    ),
+]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def fresh_venv(requirements: Path) -> Path:
+    """A virtualenv with exactly `requirements`, reused while they are unchanged.
+
+    Built in place under a lock (venvs cannot be moved: their scripts hold
+    absolute paths); `.complete` marks a finished install, so an interrupted
+    one is rebuilt rather than trusted.
+    """
+    key = hashlib.sha256(requirements.read_bytes() + sys.version.encode()).hexdigest()[:16]
+    venv = Path(tempfile.gettempdir()) / f"gcp-assistants-bundle-venv-{key}"
+    with _locked(venv.with_suffix(".lock")):
+        if not (venv / ".complete").is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run(
+                [
+                    str(venv / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "-r",
+                    str(requirements),
+                ],
+                check=True,
+            )
+            (venv / ".complete").touch()
+    return venv
+
+
+def _create_bucket(storage: Service, bucket: str) -> None:
+    body = json.dumps({"name": bucket}).encode()
+    request = urllib.request.Request(
+        f"{storage.url}/storage/v1/b?project=test-project",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409:  # already there from an earlier run in this session
+            raise
+
+
+@pytest.fixture()
+def sample_root(tmp_path: Path) -> Path:
+    """The real runtime plus one sample tenant, so the real tenants are not needed."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("main.py", "requirements.txt"):
+        shutil.copy2(ROOT / name, root / name)
+    for name in ("common", "functions"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    tenant_dir = root / "tenants" / TENANT
+    tenant_dir.mkdir(parents=True)
+    (tenant_dir / "config.yaml").write_text(f"tenant:\n  id: {TENANT}\n  name: Smoke\n")
+    return root
+
+
+def test_bundle_serves_health_in_a_fresh_venv(
+    sample_root: Path, tmp_path: Path, firestore_emulator: Service, storage_emulator: Service
+) -> None:
+    bundle = build_bundle(sample_root, TENANT)
+    venv = fresh_venv(bundle / "requirements.txt")
+    bucket = "smoke-config"
+    _create_bucket(storage_emulator, bucket)
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text('{"secrets": {}}')
+    secrets_file.chmod(0o600)
+    port = free_port()
+    env = {
+        # A clean environment: nothing from the test venv or the repo leaks in.
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "FUNCTION_TARGET": "health",
+        "FUNCTION_SIGNATURE_TYPE": "http",
+        "FUNCTION_USE_ASGI": "true",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "TENANT_ID": TENANT,
+        "GOOGLE_CLOUD_PROJECT": "test-project",
+        "CONFIG_BUCKET": bucket,
+        "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
+        "STORAGE_EMULATOR_HOST": storage_emulator.url,
+        "SECRETS_BACKEND": "local",
+        "LOCAL_SECRETS_FILE": str(secrets_file),
+    }
+    log_path = tmp_path / "functions-framework.log"
+    with log_path.open("wb") as log:
+        # The bare command, as the buildpack runs it; the bundle folder is the working directory.
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "functions-framework")],
+            cwd=bundle,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service = Service("bundle-health", proc, port, log_path, env)
+    try:
+        wait_http(service, "/health", timeout=90)
+        with urllib.request.urlopen(f"{service.url}/health", timeout=10) as resp:
+            status, body = resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        pytest.fail(f"/health answered {exc.code}: {exc.read()[:2000]!r}\n{service.log()}")
+    finally:
+        service.stop()
+    assert status == 200, body
+    assert body["status"] == "ok"
+    assert {"firestore", "storage", "secrets"} <= set(body["checks"])
