@@ -3,12 +3,16 @@ the OpenAI-compatible `/v1` endpoints (SPEC §6)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from common.chat import idempotency
 from common.chat import turn as chat_turn
 from common.chat.access import Caller, assistant_of, caller, check_message, thread_of
 from common.chat.actions import ActionRequest, find_action, public_assistant, render, validate_input
@@ -17,7 +21,7 @@ from common.chat.schemas import AppChatRequest, ChatRequest
 from common.config.models import Assistant
 from common.errors import AppError, NotFound
 from common.http.request import parse
-from common.http.responses import json_response
+from common.http.responses import error_response, json_response
 from common.http.routing import Ctx, Router
 from common.http.sse import SSE_HEADERS, sse, sse_data
 from common.settings import get_settings
@@ -25,6 +29,7 @@ from common.store import threads
 from common.store.threads import Thread
 
 router = Router("chat")
+_background: set[asyncio.Task[None]] = set()
 
 
 def _wants_stream(ctx: Ctx, flag: bool | None, assistant: Assistant) -> bool:
@@ -53,15 +58,71 @@ async def _run(
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
+async def _idempotent(
+    ctx: Ctx, c: Caller, route: str, payload: Any, run: Callable[[], Awaitable[Response]]
+) -> Response:
+    """Run once per Idempotency-Key; replays get the stored response (SPEC §8)."""
+    key = ctx.request.headers.get(idempotency.HEADER)
+    if key is None:
+        return await run()
+    claimed = await idempotency.claim(c.tenant, c.key.key_id, key, route, payload)
+    if isinstance(claimed, idempotency.Stored):
+        headers = {"Idempotent-Replayed": "true"}
+        return Response(
+            claimed.body, status_code=claimed.status, media_type=claimed.media_type, headers=headers
+        )
+    try:
+        response = await run()
+    except AppError as exc:
+        response = error_response(exc, ctx.request_id)
+    except BaseException:
+        await idempotency.finish(claimed, 500, b"", "")
+        raise
+    if not isinstance(response, StreamingResponse):
+        await idempotency.finish(
+            claimed, response.status_code, bytes(response.body), response.media_type or ""
+        )
+        return response
+    inner = response.body_iterator
+
+    async def recorded() -> AsyncIterator[bytes]:
+        chunks: list[bytes] = []
+        complete = False
+        try:
+            async for chunk in inner:
+                data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+                chunks.append(data)
+                yield data
+            complete = True
+        finally:
+            body = b"".join(chunks)
+            ok = complete and b"event: error" not in body and b'data: {"error"' not in body
+            # Shielded: a client disconnect cancels this generator, not the bookkeeping.
+            done = asyncio.get_running_loop().create_task(
+                idempotency.finish(claimed, 200 if ok else 500, body, "text/event-stream")
+            )
+            _background.add(done)
+            done.add_done_callback(_background.discard)
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(done)
+
+    response.body_iterator = recorded()
+    return response
+
+
 async def _chat(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
     body = await parse(ctx.request, ChatRequest, get_settings().max_body_bytes)
     text = check_message(body.message)
-    thread = await thread_of(c, body.thread_id)
-    assistant = c.cfg.assistant(c.app.id, thread.assistant_id)
-    if assistant is None:
-        raise NotFound("the thread's assistant is no longer available")
-    return await _run(ctx, c, thread, assistant, text, _wants_stream(ctx, body.stream, assistant))
+
+    async def run() -> Response:
+        thread = await thread_of(c, body.thread_id)
+        assistant = c.cfg.assistant(c.app.id, thread.assistant_id)
+        if assistant is None:
+            raise NotFound("the thread's assistant is no longer available")
+        return await _run(ctx, c, thread, assistant, text, _wants_stream(ctx, body.stream, assistant))
+
+    return await _idempotent(ctx, c, "chat", body.model_dump(), run)
 
 
 async def _app_chat(ctx: Ctx) -> Response:
@@ -147,6 +208,10 @@ async def _action(ctx: Ctx) -> Response:
 async def _completions(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
     body = await parse(ctx.request, CompletionRequest, get_settings().max_body_bytes)
+    return await _idempotent(ctx, c, "completions", body.model_dump(), lambda: _complete(ctx, c, body))
+
+
+async def _complete(ctx: Ctx, c: Caller, body: CompletionRequest) -> Response:
     completion = Completion(c, body)
     await completion.start()
     ctx.log_fields.update(
