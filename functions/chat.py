@@ -12,7 +12,7 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from common.chat import idempotency
+from common.chat import idempotency, limits
 from common.chat import turn as chat_turn
 from common.chat.access import Caller, assistant_of, caller, check_message, thread_of
 from common.chat.actions import ActionRequest, find_action, public_assistant, render, validate_input
@@ -112,6 +112,7 @@ async def _idempotent(
 
 async def _chat(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
+    await limits.check(c)  # before anything is stored or sent upstream
     body = await parse(ctx.request, ChatRequest, get_settings().max_body_bytes)
     text = check_message(body.message)
 
@@ -127,6 +128,7 @@ async def _chat(ctx: Ctx) -> Response:
 
 async def _app_chat(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
+    await limits.check(c)  # before anything is stored or sent upstream
     if ctx.params["app"] not in (c.app.slug, c.app.id):
         raise NotFound("app not found")
     body = await parse(ctx.request, AppChatRequest, get_settings().max_body_bytes)
@@ -190,6 +192,7 @@ async def _assistant(ctx: Ctx) -> Response:
 
 async def _action(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
+    await limits.check(c)  # before anything is stored or sent upstream
     assistant = assistant_of(c, ctx.params["assistant"])
     action = find_action(assistant, ctx.params["action"])
     body = await parse(ctx.request, ActionRequest, get_settings().max_body_bytes)
@@ -207,6 +210,7 @@ async def _action(ctx: Ctx) -> Response:
 
 async def _completions(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
+    await limits.check(c)  # before anything is stored or sent upstream
     body = await parse(ctx.request, CompletionRequest, get_settings().max_body_bytes)
     return await _idempotent(ctx, c, "completions", body.model_dump(), lambda: _complete(ctx, c, body))
 

@@ -4,7 +4,8 @@ The first request with a key claims it by *creating* a Firestore document
 (atomic: a second create fails), runs, and stores its response. A replay with
 the same body gets the stored response without a second upstream call; the
 same key with a different body is 422; a replay while the first still runs is
-409. Failures that a retry could fix (5xx) release the key instead of storing.
+409. Outcomes a retry could change (5xx, 429, 409) release the key instead of
+being stored.
 Keys are scoped to the client key and expire after 24 h (`expires_at`, for a
 Firestore TTL policy).
 """
@@ -24,6 +25,7 @@ from common.store.errors import firestore_guard
 TTL = timedelta(hours=24)
 MAX_STORED_BYTES = 900_000  # under Firestore's 1 MiB document limit
 HEADER = "idempotency-key"
+RETRYABLE = (408, 409, 429)  # outcomes a retry with the same key may change
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ async def finish(c: Claim, status: int, body: bytes, media_type: str) -> None:
     """Store the outcome; release the key when a retry could succeed (5xx) or it is too big."""
     ref = _doc(c.tenant, c.doc_id)
     async with firestore_guard():
-        if status >= 500 or len(body) > MAX_STORED_BYTES:
+        if status >= 500 or status in RETRYABLE or len(body) > MAX_STORED_BYTES:
             await ref.delete(timeout=RPC_TIMEOUT_S)
         else:
             await ref.update(

@@ -30,6 +30,9 @@ class Record(BaseModel):
 class Tenant(Record):
     id: str = Field(pattern=SLUG)
     name: str = ""
+    # Budgets per UTC day; a turn that would start over budget is refused with 429.
+    daily_token_budget: int | None = Field(default=None, gt=0)
+    daily_cost_budget: float | None = Field(default=None, gt=0)
 
 
 class App(Record):
@@ -39,6 +42,8 @@ class App(Record):
     icon_url: str | None = None
     endpoint: str | None = None
     default_assistant_id: str | None = None
+    # Requests per minute per client key of this app, per instance (None: the default).
+    rate_limit_per_minute: int | None = Field(default=None, gt=0)
 
 
 class Provider(Record):

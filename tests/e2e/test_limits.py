@@ -1,0 +1,40 @@
+"""Rate limits per client key and tenant budgets: 429 with Retry-After, before any upstream call."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from tests.e2e.conftest import make_tenant, upstream_requests
+
+
+async def test_rate_limit_per_client_key_is_429_with_retry_after(stack, http):
+    tenant = await make_tenant(stack, mutate=lambda d: d["apps"][0].update(rate_limit_per_minute=2))
+    text = f"limited-{uuid.uuid4().hex[:8]}"
+    stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "ok"}})
+    thread_id = (await http.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]
+    statuses = []
+    for _ in range(3):
+        resp = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)
+        statuses.append(resp.status_code)
+    assert statuses == [200, 200, 429]
+    assert int(resp.headers["Retry-After"]) >= 1 and resp.json()["error"]["type"] == "rate_limited"
+    assert len(upstream_requests(stack, text)) == 2
+    messages = (await http.get(f"/chat/threads/{thread_id}/messages", headers=tenant.auth)).json()["messages"]
+    assert len(messages) == 4  # the refused turn stored nothing
+
+
+async def test_spent_daily_budget_refuses_new_turns(stack, http):
+    tenant = await make_tenant(stack, mutate=lambda d: d["tenant"].update(daily_token_budget=1))
+    text = f"budget-{uuid.uuid4().hex[:8]}"
+    stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "this reply spends tokens"}})
+    thread_id = (await http.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]
+    first = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)
+    assert first.status_code == 200 and first.json()["usage"]["output_tokens"] > 0
+    for _ in range(20):  # budgets are read at most every 5 s per instance
+        resp = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)
+        if resp.status_code == 429:
+            break
+        await asyncio.sleep(0.5)
+    assert resp.status_code == 429 and "budget" in resp.json()["error"]["message"]
+    assert int(resp.headers["Retry-After"]) > 0
