@@ -1,11 +1,20 @@
-"""Turn Firestore outages into 503s with Retry-After (SPEC §8), in one place."""
+"""Turn Firestore outages into 503s with Retry-After (SPEC §8), in one place.
+
+The client library retries UNAVAILABLE for up to a minute by itself; on the
+request path we cap every guarded operation at `FIRESTORE_DEADLINE_S` (8 s
+by default) so an outage answers 503 quickly instead of holding the caller.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from common.errors import DependencyUnavailable
+
+DEADLINE_S = float(os.environ.get("FIRESTORE_DEADLINE_S", "8"))
 
 _TRANSIENT = (
     "ServiceUnavailable",
@@ -27,7 +36,8 @@ def is_outage(exc: BaseException) -> bool:
 @asynccontextmanager
 async def firestore_guard() -> AsyncIterator[None]:
     try:
-        yield
+        async with asyncio.timeout(DEADLINE_S):
+            yield
     except Exception as exc:
         if is_outage(exc):
             raise DependencyUnavailable("the database is unavailable; retry shortly", retry_after=2) from None
