@@ -57,6 +57,9 @@ class Settings:
     retry_max_delay_s: float = field(default_factory=lambda: _float("RETRY_MAX_DELAY_S", 8.0))
     history_max_messages: int = field(default_factory=lambda: _int("HISTORY_MAX_MESSAGES", 100))
 
+    # Origins allowed to call from a browser (CORS); "*" allows any.
+    cors_allow_origins: tuple[str, ...] = field(default_factory=lambda: _list("CORS_ALLOW_ORIGINS") or ("*",))
+
     # Outbound HTTP allow-list for hosts a webhook may reach over http / private ranges.
     allowed_private_hosts: tuple[str, ...] = field(default_factory=lambda: _list("ALLOWED_PRIVATE_HOSTS"))
 

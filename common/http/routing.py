@@ -20,8 +20,22 @@ from starlette.responses import Response
 from common.errors import AppError, MethodNotAllowed, NotFound
 from common.http.responses import error_response
 from common.logging import get_logger, log
+from common.settings import get_settings
 
 Handler = Callable[["Ctx"], Awaitable[Response]]
+_EXPOSE = "X-Request-Id, Retry-After, Idempotent-Replayed"
+_ALLOW_HEADERS = "Authorization, Content-Type, Accept, Idempotency-Key, X-Request-Id, X-Tenant-Id"
+
+
+def cors_headers(origin: str) -> dict[str, str]:
+    """Browsers may call start/chat/admin: auth is a bearer header, never a cookie,
+    so any allowed origin is safe to echo; `CORS_ALLOW_ORIGINS` narrows the list."""
+    allowed = get_settings().cors_allow_origins
+    if "*" not in allowed and origin not in allowed:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Expose-Headers": _EXPOSE}
+
+
 _log = get_logger("access")
 _PARAM = re.compile(r"\{(\w+)\}")
 
@@ -79,11 +93,27 @@ class Router:
             raise MethodNotAllowed(f"{method} is not allowed here", allow=sorted(set(allowed)))
         raise NotFound(f"no route for {method} {path}")
 
+    def _preflight(self, origin: str, path: str) -> Response:
+        local = self.local_path(path)
+        methods = sorted({r.method for r in self.routes if r.pattern.match(local)})
+        if not methods or not cors_headers(origin):
+            return Response(status_code=404)
+        headers = {
+            **cors_headers(origin),
+            "Access-Control-Allow-Methods": ", ".join([*methods, "OPTIONS"]),
+            "Access-Control-Allow-Headers": _ALLOW_HEADERS,
+            "Access-Control-Max-Age": "600",
+        }
+        return Response(status_code=204, headers=headers)
+
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         method, path = request.method, request.url.path
         ctx = Ctx(request=request, params={}, request_id=request_id, path=path)
+        origin = request.headers.get("origin")
+        if method == "OPTIONS" and origin and request.headers.get("access-control-request-method"):
+            return self._preflight(origin, path)
         try:
             handler, ctx.params = self.match(method, path)
             response = await handler(ctx)
@@ -92,6 +122,8 @@ class Router:
         except Exception as exc:
             response = error_response(exc, request_id)
         response.headers["X-Request-Id"] = request_id
+        if origin:
+            response.headers.update(cors_headers(origin))
         log(
             _log,
             20,

@@ -40,3 +40,22 @@ def test_unknown_path_is_404(router):
 def test_prefix_must_be_a_whole_segment(router):
     with pytest.raises(NotFound):
         router.match("GET", "/chatty/threads/x/messages")
+
+
+async def test_cors_preflight_lists_the_paths_methods():
+    from starlette.requests import Request
+
+    r = Router("chat")
+    r.add("POST", "/", handler)
+    scope = {
+        "type": "http",
+        "method": "OPTIONS",
+        "path": "/chat",
+        "headers": [(b"origin", b"https://shop.example"), (b"access-control-request-method", b"POST")],
+        "query_string": b"",
+    }
+    resp = await r(Request(scope))
+    assert resp.status_code == 204
+    assert resp.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "POST" in resp.headers["access-control-allow-methods"]
+    assert "Authorization" in resp.headers["access-control-allow-headers"]
