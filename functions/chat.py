@@ -170,6 +170,7 @@ def _public_message(m: dict[str, object]) -> dict[str, object]:
         "tool_calls",
         "tool_call_id",
         "name",
+        "is_error",
         "model",
         "provider",
         "usage",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from common.config.effective import TenantConfig
 from common.config.models import Assistant, Credential, Model, Provider
 from common.errors import UpstreamError
-from common.providers.base import ChatMessage, ProviderRequest
+from common.providers.base import ChatMessage, ProviderRequest, ToolSpec
 from common.providers.registry import get_adapter
 from common.providers.resilience import Candidate
 from common.secrets import get_secrets
@@ -76,7 +76,9 @@ def to_candidates(
     assistant: Assistant,
     system: str | None,
     messages: tuple[ChatMessage, ...],
+    tools: tuple[ToolSpec, ...] = (),
 ) -> list[tuple[Route, Candidate]]:
+    """One candidate per route; `tools` go only to models that support tools."""
     timeout = get_settings().upstream_timeout_s
     out: list[tuple[Route, Candidate]] = []
     for route, key in resolved:
@@ -91,7 +93,7 @@ def to_candidates(
             model=route.model.name,
             messages=msgs,
             system=system if route.model.supports_system_prompt else None,
-            tools=(),
+            tools=tools if route.model.supports_tools else (),
             temperature=assistant.temperature,
             max_output_tokens=assistant.max_output_tokens or route.model.max_output_tokens,
         )

@@ -4,12 +4,14 @@
 `model` names an assistant (slug or id) of the key's app; the assistant's
 system prompt, provider, key, fallbacks and limits apply. Like OpenAI's API
 it is stateless: the caller sends the whole conversation, nothing is stored
-but usage. (Threads with server-side history are `POST /chat`.) Client
-system messages are appended to the assistant's prompt, never replace it.
+but usage (threads with server-side history are `POST /chat`). The
+assistant's tools run server-side as in `POST /chat`. Client system messages
+are appended to the assistant's prompt, never replace it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -29,17 +31,12 @@ from common.errors import (
     UpstreamTimeout,
     ValidationFailed,
 )
-from common.providers.base import (
-    ChatMessage,
-    FinishEvent,
-    ProviderCallError,
-    ProviderRequest,
-    TextDelta,
-    UsageEvent,
-)
-from common.providers.resilience import resilient_stream
+from common.providers.base import ChatMessage, ProviderCallError, ProviderRequest
 from common.settings import get_settings
 from common.store import usage as usage_store
+from common.tools import loop
+from common.tools.base import ToolContext
+from common.tools.toolset import toolset_for
 
 
 class _Part(BaseModel):
@@ -123,11 +120,15 @@ class Completion:
         self.route: Route | None = None
 
     async def start(self) -> None:
+        settings = get_settings()
         system, messages = _conversation(self.body, self.assistant)
         resolved = await resolve(self.c.tenant, self.c.cfg, self.assistant)
+        self.toolset = toolset_for(
+            self.c.tenant, self.c.cfg, self.assistant, default_timeout_s=settings.tool_timeout_s
+        )
         self.candidates = [
             (route, replace(cand, request=self._overrides(cand.request)))
-            for route, cand in to_candidates(resolved, self.assistant, system, messages)
+            for route, cand in to_candidates(resolved, self.assistant, system, messages, self.toolset.specs)
         ]
 
     def _overrides(self, req: ProviderRequest) -> ProviderRequest:
@@ -142,34 +143,37 @@ class Completion:
         )
 
     async def events(self, out: Outcome) -> AsyncIterator[str]:
-        """Yield text deltas; fill `out`; raise AppError on upstream failure."""
+        """Yield text deltas; fill `out`; raise AppError on upstream failure.
+
+        The assistant's tools run server-side, as in `POST /chat`; the caller
+        sees only the text (tool calls and results are not part of the
+        OpenAI response, and nothing is stored).
+        """
         settings = get_settings()
-        finished = False
+        rounds = self.assistant.max_tool_rounds
+        limits = loop.Limits(
+            max_rounds=settings.max_tool_rounds if rounds is None else rounds,
+            attempts=settings.upstream_attempts,
+            base_delay=settings.retry_base_delay_s,
+            max_delay=settings.retry_max_delay_s,
+        )
+        ctx = ToolContext(self.c.tenant, self.c.app.id, self.assistant.id, thread_id="", request_id=self.id)
+        tokens = [0, 0]
         try:
-            async for index, event in resilient_stream(
-                [cand for _, cand in self.candidates],
-                attempts=settings.upstream_attempts,
-                base_delay=settings.retry_base_delay_s,
-                max_delay=settings.retry_max_delay_s,
-            ):
-                self.route = self.candidates[index][0]
-                if isinstance(event, TextDelta) and event.text:
-                    out.text += event.text
-                    yield event.text
-                elif isinstance(event, UsageEvent):
-                    out.usage = {
-                        "prompt_tokens": event.input_tokens,
-                        "completion_tokens": event.output_tokens,
-                    }
-                elif isinstance(event, FinishEvent):
-                    finished = True
-                    out.finish_reason = {"length": "length", "content_filter": "content_filter"}.get(
-                        event.reason, "stop"
-                    )
+            events = loop.run([cand for _, cand in self.candidates], self.toolset, ctx, limits)
+            async with contextlib.aclosing(events):
+                async for ev in events:
+                    if isinstance(ev, loop.Delta):
+                        self.route = self.candidates[ev.index][0]
+                        out.text += ev.text
+                        yield ev.text
+                    elif isinstance(ev, loop.Step):
+                        self.route = self.candidates[ev.index][0]
+                        tokens[0] += ev.input_tokens
+                        tokens[1] += ev.output_tokens
         except ProviderCallError as exc:
             raise _as_app_error(exc) from None
-        if not finished:
-            raise UpstreamError("the model provider ended the stream early")
+        out.usage = {"prompt_tokens": tokens[0], "completion_tokens": tokens[1]}
         await self._record(out)
 
     async def _record(self, out: Outcome) -> None:

@@ -32,8 +32,51 @@ def to_chat_message(stored: dict[str, Any]) -> ChatMessage | None:
     )
 
 
+MISSING_RESULT = "Error: no result was recorded for this call (the turn was interrupted)."
+
+
+def pair_tool_messages(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Put each tool call's result right after it; drop results whose call is gone.
+
+    Every vendor rejects a history with an unanswered tool call or a result
+    that answers nothing, and stored order can break that: a concurrent turn's
+    user message may land between a call and its results, an interrupted turn
+    may have stored a call without results, and the history window may start
+    after a call. Results are looked up between the call and the next message
+    that makes calls (ids repeat across rounds with Gemini's `call_{n}`).
+    """
+    out: list[ChatMessage] = []
+    used: set[int] = set()
+    for i, msg in enumerate(messages):
+        if i in used or msg.role == "tool":
+            continue  # an orphaned result, or one already placed after its call
+        out.append(msg)
+        if msg.role != "assistant" or not msg.tool_calls:
+            continue
+        wanted = {c.id for c in msg.tool_calls}
+        found: dict[str, ChatMessage] = {}
+        for j in range(i + 1, len(messages)):
+            later = messages[j]
+            if later.role == "assistant" and later.tool_calls:
+                break
+            if later.role == "tool" and later.tool_call_id in wanted and later.tool_call_id not in found:
+                found[later.tool_call_id] = later
+                used.add(j)
+        for call in msg.tool_calls:
+            out.append(
+                found.get(call.id)
+                or ChatMessage(role="tool", content=MISSING_RESULT, tool_call_id=call.id, name=call.name)
+            )
+    return out
+
+
 def fit(messages: list[ChatMessage], budget_tokens: int) -> list[ChatMessage]:
-    """Keep the newest messages that fit; never start on an orphaned tool result."""
+    """Keep the newest messages that fit, starting on a user message.
+
+    Starting on a user message also keeps tool exchanges whole: once
+    `pair_tool_messages` has run, a call and its results are adjacent and
+    always follow the user message that led to them.
+    """
     kept: list[ChatMessage] = []
     used = 0
     for msg in reversed(messages):

@@ -1,10 +1,24 @@
-"""One chat turn: store the user message, call the model, stream, persist the reply.
+"""One chat turn: store the user message, run the model and its tools, stream, persist.
 
 Ordering guarantees (SPEC §8):
 - the user message is committed before any upstream call;
 - the reply is committed before the final `done` event, with its usage;
 - a reply cut off (upstream reset, timeout, client gone) is stored with
   `status: "incomplete"` and the stream ends with `error`, never `done`.
+
+With tools (`common.tools.loop`), a turn is several model calls. Events:
+`delta`s, a `tool_call` per call the model makes, a `tool_result` per result
+(as each finishes), more `delta`s..., then `message` (the final text),
+`usage` (summed over the calls) and `done`. Stored, in order after the user
+message: per round an assistant message with `tool_calls` and one `tool`
+message per call (`tool_call_id`, `name`, `content`, `is_error`), then the
+final assistant message. A round is stored once its tools finished, so a
+call is never stored without its result; a turn interrupted mid-round stores
+the calls with an "interrupted" error result for each unfinished one.
+
+Message ids continue the user message's (`ns + 1`, `ns + 2`...), so a turn's
+messages stay together right after its user message even when another turn
+on the thread runs concurrently.
 
 The turn runs in its own task and hands events to the HTTP layer through a
 queue, so a client disconnect cancels exactly one task whose cleanup (storing
@@ -17,33 +31,30 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from common.chat.candidates import Route, resolve, to_candidates
-from common.chat.history import context_budget, fit, to_chat_message
+from common.chat.history import context_budget, fit, pair_tool_messages, to_chat_message
 from common.config.effective import TenantConfig
 from common.config.models import Assistant
 from common.errors import AppError, UpstreamError, UpstreamTimeout
 from common.logging import get_logger, log
-from common.providers.base import (
-    ChatMessage,
-    FinishEvent,
-    ProviderCallError,
-    TextDelta,
-    ToolCallEvent,
-    UsageEvent,
-)
-from common.providers.resilience import Candidate, resilient_stream
+from common.providers.base import ChatMessage, ProviderCallError, ToolCall
+from common.providers.resilience import Candidate
 from common.settings import get_settings
 from common.store import threads
 from common.store.threads import Thread
+from common.tools import loop
+from common.tools.base import ToolContext, ToolOutcome
+from common.tools.toolset import Toolset, toolset_for
 
 _log = get_logger("chat")
 Event = tuple[str, dict[str, Any]]
 _background: set[asyncio.Task[Any]] = set()
+INTERRUPTED = "Error: the turn was interrupted before this tool finished."
 
 
 @dataclass
@@ -78,6 +89,7 @@ class Turn:
     user_text: str
     user_message_id: str = ""
     request_id: str = ""
+    toolset: Toolset = field(default_factory=Toolset)  # built by `prepare`
 
 
 def _upstream_error(exc: ProviderCallError) -> AppError:
@@ -92,6 +104,7 @@ async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
     settings = get_settings()
     assistant = turn.assistant
     resolved = await resolve(turn.tenant, turn.cfg, assistant)
+    turn.toolset = toolset_for(turn.tenant, turn.cfg, assistant, default_timeout_s=settings.tool_timeout_s)
     turn.user_message_id = threads.new_message_id()
     stored_history, _ = await asyncio.gather(
         threads.history(turn.tenant, turn.thread.id, turn.user_message_id, settings.history_max_messages),
@@ -109,114 +122,171 @@ async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
         assistant.system_prompt,
         turn.user_text,
     )
-    past = [m for m in (to_chat_message(s) for s in stored_history) if m]
+    past = pair_tool_messages([m for m in (to_chat_message(s) for s in stored_history) if m])
     messages = (*fit(past, budget), ChatMessage(role="user", content=turn.user_text))
-    return to_candidates(resolved, assistant, assistant.system_prompt or None, messages)
+    system = assistant.system_prompt or None
+    return to_candidates(resolved, assistant, system, messages, tools=turn.toolset.specs)
 
 
-def _usage_doc(turn: Turn, route: Route, input_tokens: int, output_tokens: int) -> tuple[str, dict[str, Any]]:
+@dataclass
+class _Progress:
+    """What the turn produced so far, so that it can be stored whatever happens."""
+
+    route: Route
+    last_id: str
+    parts: list[str] = field(default_factory=list)  # text of the current round
+    calls: list[ToolCall] = field(default_factory=list)  # calls of the current round
+    results: dict[str, ToolOutcome] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    stored_final: bool = False
+
+    def next_id(self) -> str:
+        """The id after the previous one: same `{ns:020d}-{random}` shape, ns + 1."""
+        ns = int(self.last_id.split("-", 1)[0]) + 1
+        self.last_id = f"{ns:020d}-{threads.new_message_id().split('-', 1)[1]}"
+        return self.last_id
+
+    def count(self, route: Route, step: loop.Step) -> None:
+        self.route = route
+        self.input_tokens += step.input_tokens
+        self.output_tokens += step.output_tokens
+        self.cost += (
+            step.input_tokens * route.model.input_cost_per_million
+            + step.output_tokens * route.model.output_cost_per_million
+        ) / 1_000_000
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+
+
+def _usage_doc(turn: Turn, p: _Progress) -> tuple[str, dict[str, Any]]:
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    cost = (
-        input_tokens * route.model.input_cost_per_million
-        + output_tokens * route.model.output_cost_per_million
-    ) / 1_000_000
     doc_id = f"{day}_{turn.thread.app_id}_{turn.assistant.id}"
     return doc_id, {
         "day": day,
         "app_id": turn.thread.app_id,
         "assistant_id": turn.assistant.id,
         "requests": 1,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cost": cost,
+        "input_tokens": p.input_tokens,
+        "output_tokens": p.output_tokens,
+        "cost": p.cost,
     }
+
+
+def _assistant_doc(
+    route: Route, text: str, calls: list[ToolCall], usage: dict[str, int], status: str
+) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": text,
+        "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls],
+        "model": route.model.name,
+        "provider": route.provider.kind,
+        "usage": usage,
+        "status": status,
+    }
+
+
+def _tool_doc(outcome: ToolOutcome) -> dict[str, Any]:
+    call = outcome.call
+    return {
+        "role": "tool",
+        "tool_call_id": call.id,
+        "name": call.name,
+        "content": outcome.result,
+        "is_error": outcome.is_error,
+        "status": "complete",
+    }
+
+
+async def _store_round(
+    turn: Turn, p: _Progress, assistant: dict[str, Any], outcomes: list[ToolOutcome]
+) -> None:
+    """An assistant message with its calls and every call's result, in order."""
+    docs = [(p.next_id(), assistant), *((p.next_id(), _tool_doc(o)) for o in outcomes)]
+    await asyncio.gather(*(threads.add_message(turn.tenant, turn.thread.id, doc, mid) for mid, doc in docs))
 
 
 async def _produce(
     turn: Turn, candidates: list[tuple[Route, Candidate]], out: asyncio.Queue[Event | None]
 ) -> None:
     settings = get_settings()
-    reply_id = threads.new_message_id()
-    parts: list[str] = []
-    calls: list[dict[str, str]] = []
-    usage = {"input_tokens": 0, "output_tokens": 0}
-    route: Route = candidates[0][0]
-    finished = False
+    p = _Progress(route=candidates[0][0], last_id=turn.user_message_id or threads.new_message_id())
+    ctx = ToolContext(turn.tenant, turn.thread.app_id, turn.assistant.id, turn.thread.id, turn.request_id)
+    rounds = turn.assistant.max_tool_rounds
+    limits = loop.Limits(
+        max_rounds=settings.max_tool_rounds if rounds is None else rounds,
+        attempts=settings.upstream_attempts,
+        base_delay=settings.retry_base_delay_s,
+        max_delay=settings.retry_max_delay_s,
+    )
     started = time.perf_counter()
     status = "incomplete"
     try:
-        async for index, event in resilient_stream(
-            [c for _, c in candidates],
-            attempts=settings.upstream_attempts,
-            base_delay=settings.retry_base_delay_s,
-            max_delay=settings.retry_max_delay_s,
-        ):
-            route = candidates[index][0]
-            if isinstance(event, TextDelta):
-                if event.text:
-                    parts.append(event.text)
-                    await out.put(("delta", {"text": event.text}))
-            elif isinstance(event, ToolCallEvent):
-                calls.append(
-                    {"id": event.call.id, "name": event.call.name, "arguments": event.call.arguments}
-                )
-            elif isinstance(event, UsageEvent):
-                usage = {"input_tokens": event.input_tokens, "output_tokens": event.output_tokens}
-            elif isinstance(event, FinishEvent):
-                finished = True
-        if not finished:
-            raise ProviderCallError("the upstream stream ended without finishing", connection=True)
-        status = "complete"
-        text = "".join(parts)
-        message = {
-            "role": "assistant",
-            "content": text,
-            "tool_calls": calls,
-            "model": route.model.name,
-            "provider": route.provider.kind,
-            "usage": usage,
-            "status": status,
-        }
-        await threads.finish_turn(
-            turn.tenant,
-            turn.thread.id,
-            reply_id,
-            message,
-            _usage_doc(turn, route, usage["input_tokens"], usage["output_tokens"]),
-        )
-        meta = {"model": route.model.name, "provider": route.provider.kind}
-        await out.put(("message", {"message_id": reply_id, "text": text, **meta}))
-        await out.put(("usage", usage))
-        await out.put(("done", {"thread_id": turn.thread.id, "message_id": reply_id}))
+        events = loop.run([c for _, c in candidates], turn.toolset, ctx, limits)
+        async with contextlib.aclosing(events):
+            async for ev in events:
+                if isinstance(ev, loop.Delta):
+                    p.route = candidates[ev.index][0]
+                    p.parts.append(ev.text)
+                    await out.put(("delta", {"text": ev.text}))
+                elif isinstance(ev, loop.CallRequested):
+                    p.route = candidates[ev.index][0]
+                    p.calls.append(ev.call)
+                    call = ev.call
+                    await out.put(
+                        ("tool_call", {"id": call.id, "name": call.name, "arguments": call.arguments})
+                    )
+                elif isinstance(ev, loop.ResultReady):
+                    o = ev.outcome
+                    p.results[o.call.id] = o
+                    data = {"id": o.call.id, "name": o.call.name, "result": o.result, "is_error": o.is_error}
+                    await out.put(("tool_result", data))
+                elif not ev.final:
+                    route = candidates[ev.index][0]
+                    p.count(route, ev)
+                    usage = {"input_tokens": ev.input_tokens, "output_tokens": ev.output_tokens}
+                    doc = _assistant_doc(route, ev.text, list(ev.calls), usage, "complete")
+                    p.parts, p.calls, p.results = [], [], {}  # from here on the round is stored
+                    await _shielded(_store_round(turn, p, doc, list(ev.outcomes)))
+                else:
+                    route = candidates[ev.index][0]
+                    p.count(route, ev)
+                    usage = {"input_tokens": ev.input_tokens, "output_tokens": ev.output_tokens}
+                    reply_id = p.next_id()
+                    message = _assistant_doc(route, ev.text, [], usage, "complete")
+                    await threads.finish_turn(
+                        turn.tenant, turn.thread.id, reply_id, message, _usage_doc(turn, p)
+                    )
+                    p.stored_final, status = True, "complete"
+                    meta = {"model": route.model.name, "provider": route.provider.kind}
+                    await out.put(("message", {"message_id": reply_id, "text": ev.text, **meta}))
+                    await out.put(("usage", p.usage))
+                    await out.put(("done", {"thread_id": turn.thread.id, "message_id": reply_id}))
     except ProviderCallError as exc:
-        if parts:
-            await _store_incomplete(turn, reply_id, parts, route, usage)
+        await _store_incomplete(turn, p)
         err = _upstream_error(exc)
         await out.put(("error", {"type": err.type, "message": err.message, "status": err.status}))
     except AppError as exc:
-        if parts:
-            await _store_incomplete(turn, reply_id, parts, route, usage)
+        await _store_incomplete(turn, p)
         await out.put(("error", {"type": exc.type, "message": exc.message, "status": exc.status}))
     except asyncio.CancelledError:
         # The client went away: keep what was produced, then stop.
-        if parts:
-            await _store_incomplete(turn, reply_id, parts, route, usage)
+        await _store_incomplete(turn, p)
         raise
     except Exception as exc:
-        if parts:
-            await _store_incomplete(turn, reply_id, parts, route, usage)
+        await _store_incomplete(turn, p)
         _log.exception("chat turn failed", extra={"fields": {"request_id": turn.request_id}})
-        await out.put(
-            (
-                "error",
-                {
-                    "type": "internal_error",
-                    "message": "internal error",
-                    "status": 500,
-                    "detail": type(exc).__name__,
-                },
-            )
-        )
+        error = {
+            "type": "internal_error",
+            "message": "internal error",
+            "status": 500,
+            "detail": type(exc).__name__,
+        }
+        await out.put(("error", error))
     finally:
         log(
             _log,
@@ -226,34 +296,43 @@ async def _produce(
             tenant=turn.tenant,
             app=turn.thread.app_id,
             assistant=turn.assistant.id,
-            provider=route.provider.kind,
-            model=route.model.name,
+            provider=p.route.provider.kind,
+            model=p.route.model.name,
             status=status,
-            input_tokens=usage["input_tokens"],
-            output_tokens=usage["output_tokens"],
+            input_tokens=p.input_tokens,
+            output_tokens=p.output_tokens,
             upstream_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         await out.put(None)
 
 
-async def _store_incomplete(
-    turn: Turn, reply_id: str, parts: list[str], route: Route, usage: dict[str, int]
-) -> None:
-    message = {
-        "role": "assistant",
-        "content": "".join(parts),
-        "model": route.model.name,
-        "provider": route.provider.kind,
-        "usage": usage,
-        "status": "incomplete",
-    }
-    task = asyncio.get_running_loop().create_task(
-        threads.finish_turn(turn.tenant, turn.thread.id, reply_id, message, None)
+async def _store_incomplete(turn: Turn, p: _Progress) -> None:
+    """Store the unfinished round (text and/or calls) as incomplete, shielded from cancellation.
+
+    Calls get their results, or an "interrupted" error result, so the stored
+    thread stays a valid history for the next turn.
+    """
+    if p.stored_final or not (p.parts or p.calls):
+        return
+    message = _assistant_doc(
+        p.route, "".join(p.parts), p.calls, {"input_tokens": 0, "output_tokens": 0}, "incomplete"
     )
+    if p.calls:
+        outcomes = [p.results.get(c.id) or ToolOutcome(c, INTERRUPTED, is_error=True) for c in p.calls]
+        job = _store_round(turn, p, message, outcomes)
+    else:
+        message.pop("tool_calls")
+        job = threads.finish_turn(turn.tenant, turn.thread.id, p.next_id(), message, None)
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await _shielded(job)
+
+
+async def _shielded(job: Coroutine[Any, Any, None]) -> None:
+    """Run a write to the end even if the turn is cancelled (the client left) meanwhile."""
+    task = asyncio.get_running_loop().create_task(job)
     _background.add(task)
     task.add_done_callback(_background.discard)
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.shield(task)
+    await asyncio.shield(task)
 
 
 async def events(turn: Turn) -> AsyncIterator[Event]:
@@ -290,10 +369,9 @@ async def collect(turn: Turn) -> TurnResult:
             result.usage = data
         elif name == "error":
             status = int(data.get("status", 502))
-            err_cls = {504: UpstreamTimeout}.get(status, UpstreamError)
-            err = err_cls(data["message"]) if status in (502, 504) else AppError(data["message"])
-            if status not in (502, 504):
-                err.status, err.type = status, data["type"]
+            err_cls = {502: UpstreamError, 504: UpstreamTimeout}.get(status, AppError)
+            err = err_cls(data["message"])
+            err.status, err.type = status, data["type"]
             result.error = err
     if result.error:
         raise result.error

@@ -104,6 +104,10 @@ class Assistant(Record):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_output_tokens: int | None = Field(default=None, gt=0)
     tools: list[str] = Field(default_factory=list)
+    # Tool loop limits for this assistant; None means the service defaults
+    # (MAX_TOOL_ROUNDS, TOOL_TIMEOUT_S). 0 rounds turns its tools off.
+    max_tool_rounds: int | None = Field(default=None, ge=0, le=50)
+    tool_timeout_s: float | None = Field(default=None, gt=0, le=300)
     actions: dict[str, Action] = Field(default_factory=dict)
     fallback_model_ids: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)

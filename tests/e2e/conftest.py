@@ -41,6 +41,10 @@ def stack_env(firestore: Service, storage: Service, secrets_file: str) -> dict[s
         "RETRY_BASE_DELAY_S": "0.05",
         "RETRY_MAX_DELAY_S": "1.5",
         "UPSTREAM_TIMEOUT_S": "20",
+        # Webhook tests call a local server at http://localhost:<port>; literal loopback
+        # spellings (127.0.0.1, 0x7f000001, [::1]...) stay refused.
+        "ALLOWED_PRIVATE_HOSTS": "localhost",
+        "TENANTS_DIR": os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "tenants"),
     }
 
 

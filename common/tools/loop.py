@@ -1,0 +1,169 @@
+"""The tool loop: call the model, run the tools it asks for, send the results back, repeat.
+
+Storage- and transport-agnostic: it yields typed events and the caller
+(`common.chat.turn`) streams and persists them. Each model call goes through
+`resilient_stream` with every candidate (the assistant's model, then its
+fallbacks), so retries and fallbacks apply per call, and never after the
+call's first event reached the caller.
+
+Per round the model's tool calls run concurrently; `ResultReady` events come
+as each call finishes, while the results go back to the model in the order
+of the calls. After `max_rounds` rounds the model is called once more with
+no tools and a note asking it to answer with what it has; if it still only
+wants tools, the turn fails with `ToolLoopLimit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, replace
+from typing import cast
+
+from common.errors import AppError
+from common.providers.base import (
+    ChatMessage,
+    FinishEvent,
+    ProviderCallError,
+    ProviderEvent,
+    ProviderRequest,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    UsageEvent,
+)
+from common.providers.resilience import Candidate, resilient_stream
+from common.tools.base import ToolContext, ToolOutcome
+from common.tools.toolset import Toolset
+
+LIMIT_NOTE = (
+    "You have used all {n} rounds of tool calls allowed for this reply. Do not call tools again: "
+    "answer the user now with the information you already have, and say what you could not finish."
+)
+
+
+class ToolLoopLimit(AppError):
+    status, type = 502, "tool_loop_limit"
+
+
+@dataclass(frozen=True)
+class Delta:
+    index: int  # which candidate is answering
+    text: str
+
+
+@dataclass(frozen=True)
+class CallRequested:
+    index: int
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class ResultReady:
+    outcome: ToolOutcome
+
+
+@dataclass(frozen=True)
+class Step:
+    """One model response. `final` ends the turn; otherwise `outcomes` answer `calls`, in order."""
+
+    index: int
+    text: str
+    calls: tuple[ToolCall, ...]
+    outcomes: tuple[ToolOutcome, ...]
+    input_tokens: int
+    output_tokens: int
+    final: bool
+
+
+LoopEvent = Delta | CallRequested | ResultReady | Step
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_rounds: int
+    attempts: int
+    base_delay: float
+    max_delay: float
+
+
+def _request(
+    base: ProviderRequest, extra: list[ChatMessage], offer: bool, note: str | None
+) -> ProviderRequest:
+    messages = base.messages + tuple(extra)
+    system = base.system
+    if note:
+        if system is not None:
+            system = f"{system}\n\n{note}"
+        else:  # no system prompt to extend (or the model has none): a trailing user message
+            messages += (ChatMessage(role="user", content=note),)
+    return replace(base, messages=messages, tools=base.tools if offer else (), system=system)
+
+
+async def run(
+    candidates: Sequence[Candidate], toolset: Toolset, ctx: ToolContext, limits: Limits
+) -> AsyncGenerator[LoopEvent, None]:
+    extra: list[ChatMessage] = []
+    rounds = 0
+    while True:
+        offer = bool(toolset) and rounds < limits.max_rounds
+        capped = bool(toolset) and 0 < limits.max_rounds <= rounds
+        note = LIMIT_NOTE.format(n=limits.max_rounds) if capped else None
+        batch = [replace(c, request=_request(c.request, extra, offer, note)) for c in candidates]
+        index, parts, calls, usage, finished = 0, [], [], (0, 0), False
+        stream = cast(
+            AsyncGenerator[tuple[int, ProviderEvent], None],
+            resilient_stream(
+                batch, attempts=limits.attempts, base_delay=limits.base_delay, max_delay=limits.max_delay
+            ),
+        )
+        async with contextlib.aclosing(stream):
+            async for index, event in stream:
+                if isinstance(event, TextDelta):
+                    if event.text:
+                        parts.append(event.text)
+                        yield Delta(index, event.text)
+                elif isinstance(event, ToolCallEvent):
+                    calls.append(event.call)
+                    if offer:
+                        yield CallRequested(index, event.call)
+                elif isinstance(event, UsageEvent):
+                    usage = (event.input_tokens, event.output_tokens)
+                elif isinstance(event, FinishEvent):
+                    finished = True
+        if not finished:
+            raise ProviderCallError("the upstream stream ended without finishing", connection=True)
+        text = "".join(parts)
+        if not calls or not offer:
+            if calls and capped and not text:
+                raise ToolLoopLimit(f"the model still wanted to call tools after {limits.max_rounds} rounds")
+            # Calls nobody offered (no tools, or after the cap) are dropped, never stored unanswered.
+            yield Step(index, text, (), (), *usage, final=True)
+            return
+        outcomes: list[ToolOutcome] = []
+        async with contextlib.aclosing(_run_tools(toolset, tuple(calls), ctx, outcomes)) as results:
+            async for item in results:
+                yield item
+        rounds += 1
+        yield Step(index, text, tuple(calls), tuple(outcomes), *usage, final=False)
+        extra.append(ChatMessage(role="assistant", content=text, tool_calls=tuple(calls)))
+        extra.extend(
+            ChatMessage(role="tool", content=o.result, tool_call_id=o.call.id, name=o.call.name)
+            for o in outcomes
+        )
+
+
+async def _run_tools(
+    toolset: Toolset, calls: tuple[ToolCall, ...], ctx: ToolContext, outcomes: list[ToolOutcome]
+) -> AsyncGenerator[ResultReady, None]:
+    """Yield each result as it lands; fill `outcomes` in call order; cancel leftovers on exit."""
+    tasks = toolset.start(calls, ctx)
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            yield ResultReady(await next_done)
+        outcomes.extend(t.result() for t in tasks)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
