@@ -61,10 +61,13 @@ async def claim(tenant: str, client_key_id: str, key: str, route: str, payload: 
     ref = _doc(tenant, doc_id)
     try:
         async with firestore_guard():
-            await ref.create(
-                {"request_hash": request_hash, "state": "running", "created_at": now, "expires_at": now + TTL},
-                timeout=RPC_TIMEOUT_S,
-            )
+            record = {
+                "request_hash": request_hash,
+                "state": "running",
+                "created_at": now,
+                "expires_at": now + TTL,
+            }
+            await ref.create(record, timeout=RPC_TIMEOUT_S)
         return Claim(tenant, doc_id)
     except AlreadyExists:
         pass
@@ -87,6 +90,5 @@ async def finish(c: Claim, status: int, body: bytes, media_type: str) -> None:
         if status >= 500 or status in RETRYABLE or len(body) > MAX_STORED_BYTES:
             await ref.delete(timeout=RPC_TIMEOUT_S)
         else:
-            await ref.update(
-                {"state": "done", "status": status, "body": body, "media_type": media_type}, timeout=RPC_TIMEOUT_S
-            )
+            outcome = {"state": "done", "status": status, "body": body, "media_type": media_type}
+            await ref.update(outcome, timeout=RPC_TIMEOUT_S)
