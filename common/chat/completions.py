@@ -24,11 +24,8 @@ from common.chat.access import Caller
 from common.chat.candidates import Route, resolve, to_candidates
 from common.config.models import Assistant
 from common.errors import (
-    AppError,
     NotFound,
     PayloadTooLarge,
-    UpstreamError,
-    UpstreamTimeout,
     ValidationFailed,
 )
 from common.providers.base import ChatMessage, ProviderCallError, ProviderRequest
@@ -149,14 +146,7 @@ class Completion:
         sees only the text (tool calls and results are not part of the
         OpenAI response, and nothing is stored).
         """
-        settings = get_settings()
-        rounds = self.assistant.max_tool_rounds
-        limits = loop.Limits(
-            max_rounds=settings.max_tool_rounds if rounds is None else rounds,
-            attempts=settings.upstream_attempts,
-            base_delay=settings.retry_base_delay_s,
-            max_delay=settings.retry_max_delay_s,
-        )
+        limits = loop.limits_for(self.assistant)
         ctx = ToolContext(self.c.tenant, self.c.app.id, self.assistant.id, thread_id="", request_id=self.id)
         tokens = [0, 0]
         try:
@@ -172,7 +162,7 @@ class Completion:
                         tokens[0] += ev.input_tokens
                         tokens[1] += ev.output_tokens
         except ProviderCallError as exc:
-            raise _as_app_error(exc) from None
+            raise loop.upstream_error(exc) from None
         out.usage = {"prompt_tokens": tokens[0], "completion_tokens": tokens[1]}
         await self._record(out)
 
@@ -223,13 +213,6 @@ class Completion:
 
 def _usage(out: Outcome) -> dict[str, int]:
     return {**out.usage, "total_tokens": out.usage["prompt_tokens"] + out.usage["completion_tokens"]}
-
-
-def _as_app_error(exc: ProviderCallError) -> AppError:
-    if exc.timeout:
-        return UpstreamTimeout("the model provider timed out")
-    detail = f" (upstream status {exc.status})" if exc.status else ""
-    return UpstreamError(f"the model provider failed{detail}: {exc.message[:300]}")
 
 
 def models_list(c: Caller) -> dict[str, Any]:

@@ -92,13 +92,6 @@ class Turn:
     toolset: Toolset = field(default_factory=Toolset)  # built by `prepare`
 
 
-def _upstream_error(exc: ProviderCallError) -> AppError:
-    if exc.timeout:
-        return UpstreamTimeout("the model provider timed out")
-    detail = f" (upstream status {exc.status})" if exc.status else ""
-    return UpstreamError(f"the model provider failed{detail}: {exc.message[:300]}")
-
-
 async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
     """Everything that can fail before the user message is stored; then store it."""
     settings = get_settings()
@@ -213,16 +206,9 @@ async def _store_round(
 async def _produce(
     turn: Turn, candidates: list[tuple[Route, Candidate]], out: asyncio.Queue[Event | None]
 ) -> None:
-    settings = get_settings()
     p = _Progress(route=candidates[0][0], last_id=turn.user_message_id or threads.new_message_id())
     ctx = ToolContext(turn.tenant, turn.thread.app_id, turn.assistant.id, turn.thread.id, turn.request_id)
-    rounds = turn.assistant.max_tool_rounds
-    limits = loop.Limits(
-        max_rounds=settings.max_tool_rounds if rounds is None else rounds,
-        attempts=settings.upstream_attempts,
-        base_delay=settings.retry_base_delay_s,
-        max_delay=settings.retry_max_delay_s,
-    )
+    limits = loop.limits_for(turn.assistant)
     started = time.perf_counter()
     status = "incomplete"
     try:
@@ -268,7 +254,7 @@ async def _produce(
                     await out.put(("done", {"thread_id": turn.thread.id, "message_id": reply_id}))
     except ProviderCallError as exc:
         await _store_incomplete(turn, p)
-        err = _upstream_error(exc)
+        err = loop.upstream_error(exc)
         await out.put(("error", {"type": err.type, "message": err.message, "status": err.status}))
     except AppError as exc:
         await _store_incomplete(turn, p)

@@ -21,7 +21,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
-from common.errors import AppError
+from common.config.models import Assistant
+from common.errors import AppError, UpstreamError, UpstreamTimeout
 from common.providers.base import (
     ChatMessage,
     FinishEvent,
@@ -34,6 +35,7 @@ from common.providers.base import (
     UsageEvent,
 )
 from common.providers.resilience import Candidate, resilient_stream
+from common.settings import get_settings
 from common.tools.base import ToolContext, ToolOutcome
 from common.tools.toolset import Toolset
 
@@ -41,6 +43,14 @@ LIMIT_NOTE = (
     "You have used all {n} rounds of tool calls allowed for this reply. Do not call tools again: "
     "answer the user now with the information you already have, and say what you could not finish."
 )
+
+
+def upstream_error(exc: ProviderCallError) -> AppError:
+    """What the caller sees when the provider failed after retries and fallbacks."""
+    if exc.timeout:
+        return UpstreamTimeout("the model provider timed out")
+    detail = f" (upstream status {exc.status})" if exc.status else ""
+    return UpstreamError(f"the model provider failed{detail}: {exc.message[:300]}")
 
 
 class ToolLoopLimit(AppError):
@@ -86,6 +96,18 @@ class Limits:
     attempts: int
     base_delay: float
     max_delay: float
+
+
+def limits_for(assistant: Assistant) -> Limits:
+    """The assistant's round cap (else the setting) and the upstream retry policy."""
+    settings = get_settings()
+    rounds = assistant.max_tool_rounds
+    return Limits(
+        max_rounds=settings.max_tool_rounds if rounds is None else rounds,
+        attempts=settings.upstream_attempts,
+        base_delay=settings.retry_base_delay_s,
+        max_delay=settings.retry_max_delay_s,
+    )
 
 
 def _request(
