@@ -10,7 +10,9 @@ functions-framework until Ctrl-C, and stops everything it started.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -61,6 +63,21 @@ async def _seed(env: dict[str, str], mock_url: str | None) -> str:
     return keys["shop"]
 
 
+def _admin_help(base: str, username: str, password: str) -> str:
+    """How to log in to the admin API; the password is this run's (or BOOTSTRAP_ADMIN_PASSWORD)."""
+    login = json.dumps({"username": username, "password": password})
+    lines = [
+        f"Admin API: {base}/admin  (OpenAPI: {base}/admin/openapi.json)",
+        f"  platform admin '{username}', password for this run: {password}",
+        f"  TOKEN=$(curl -s -X POST {base}/admin/auth/login -H 'Content-Type: application/json' \\",
+        f"      -d '{login}' | python3 -c 'import sys,json; print(json.load(sys.stdin)[\"access_token\"])')",
+        f'  curl -s {base}/admin/assistants -H "Authorization: Bearer $TOKEN" -H "X-Tenant-Id: demo"',
+    ]
+    if len(password) < 12:
+        lines.append("  (BOOTSTRAP_ADMIN_PASSWORD is under 12 characters: no admin was created)")
+    return "\n".join(lines)
+
+
 def main() -> int:
     port = int(os.environ.get("PORT", "8080"))
     state = Path(tempfile.gettempdir()) / "gcp-assistants-dev"
@@ -86,6 +103,10 @@ def main() -> int:
             "STORAGE_EMULATOR_HOST": storage.url,
             "SECRETS_BACKEND": "local",
             "LOCAL_SECRETS_FILE": os.environ.get("LOCAL_SECRETS_FILE", str(state / "secrets.json")),
+            # The first platform admin (the emulator starts empty each run); no default password.
+            "BOOTSTRAP_ADMIN_USERNAME": os.environ.get("BOOTSTRAP_ADMIN_USERNAME") or "admin",
+            "BOOTSTRAP_ADMIN_PASSWORD": os.environ.get("BOOTSTRAP_ADMIN_PASSWORD")
+            or secrets.token_urlsafe(18),
         }
         client_key = asyncio.run(_seed(env, mock_url))
         functions = start_functions(env, port=port)
@@ -98,6 +119,8 @@ def main() -> int:
         _say()
         _say(CURL_HELP.replace("{base}", base).replace("{key}", client_key))
         _say(f"  curl -s {base}/health")
+        _say()
+        _say(_admin_help(base, env["BOOTSTRAP_ADMIN_USERNAME"], env["BOOTSTRAP_ADMIN_PASSWORD"]))
         _say()
         _say("Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

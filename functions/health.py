@@ -15,6 +15,8 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from common.config.models import is_slug
+from common.errors import ValidationFailed
 from common.http.responses import json_response
 from common.http.routing import Ctx, Router
 from common.settings import get_settings
@@ -86,6 +88,8 @@ async def _health(ctx: Ctx) -> Response:
     checks: dict[str, Any] = dict(zip(names, results, strict=True))
     if ctx.request.query_params.get("deep") in ("1", "true"):
         tenant = get_settings().tenant_id or ctx.request.query_params.get("tenant")
+        if tenant and not is_slug(tenant):
+            raise ValidationFailed("tenant: must be a tenant id (slug)", field="tenant")
         checks["providers"] = await _providers(tenant)
     failing = [name for name, r in checks.items() if r.get("status") == "error"]
     body: dict[str, Any] = {

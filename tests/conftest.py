@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
-from tests.support.services import Aimock, Service, start_aimock, start_firestore, start_storage
+from tests.e2e.conftest import Stack, stack_env, use_env_in_process
+from tests.support.services import (
+    Aimock,
+    Service,
+    start_aimock,
+    start_firestore,
+    start_functions,
+    start_storage,
+)
 
 PROJECT = "test-project"
 
@@ -41,3 +50,26 @@ def aimock_server() -> Iterator[Service]:
 def mock(aimock_server: Service) -> Aimock:
     """aimock's control API; fixtures are global, so tests use unique message markers."""
     return Aimock(aimock_server.url)
+
+
+# The whole stack (functions under functions-framework + emulators + aimock), shared by
+# tests/e2e, tests/admin and tests/tools: one functions process per session.
+@pytest.fixture(scope="session")
+def stack(
+    firestore_emulator: Service, storage_emulator: Service, aimock_server: Service, tmp_path_factory
+) -> Iterator[Stack]:
+    secrets_file = tmp_path_factory.mktemp("secrets", numbered=True) / "secrets.json"
+    env = stack_env(firestore_emulator, storage_emulator, str(secrets_file))
+    use_env_in_process(env)
+    from common.provision import ensure_bucket
+
+    ensure_bucket()  # a deployed project has its config bucket (make bootstrap creates it)
+    svc = start_functions(env)
+    yield Stack(svc, Aimock(aimock_server.url), env)
+    svc.stop()
+
+
+@pytest.fixture()
+async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        yield client

@@ -65,7 +65,14 @@ async def create_client_key(
     batch.create(tenant_collection(tenant, "client_keys").document(kid), record)
     batch.create(
         get_db().collection(INDEX).document(digest),
-        {"tenant_id": tenant, "app_id": app_id, "key_id": kid, "key_hash": digest, "is_active": True},
+        {
+            "tenant_id": tenant,
+            "app_id": app_id,
+            "key_id": kid,
+            "key_hash": digest,
+            "is_active": True,
+            "scopes": record["scopes"],
+        },
     )
     async with firestore_guard():
         await batch.commit(timeout=RPC_TIMEOUT_S)
@@ -143,3 +150,37 @@ def _touch_later(key: ClientKey) -> None:
 
 def clear_cache() -> None:
     _cache.clear()
+
+
+def stage_client_key_state(
+    batch: Any,
+    tenant: str,
+    key_id: str,
+    key_hash: str,
+    app_id: str,
+    *,
+    is_active: bool,
+    scopes: list[str],
+    fields: dict[str, Any],
+) -> None:
+    """Stage a change of a key's record and its index entry in one batch (admin revoke/restore).
+
+    The index document is what `authenticate` reads, so flipping `is_active`
+    there is what makes a revoked key fail: at once on this instance (call
+    `clear_cache()` after the commit), within `client_key_ttl_s` (10 s) on
+    every other instance, whose cached lookup expires by then.
+    """
+    batch.update(tenant_collection(tenant, "client_keys").document(key_id), fields)
+    if not key_hash:  # no index entry to keep in step: such a key never authenticated
+        return
+    batch.set(
+        get_db().collection(INDEX).document(key_hash),
+        {
+            "tenant_id": tenant,
+            "app_id": app_id,
+            "key_id": key_id,
+            "key_hash": key_hash,
+            "is_active": is_active,
+            "scopes": scopes,
+        },
+    )

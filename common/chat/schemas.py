@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from common.store.storable import check_storable
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    check_storable(value, "metadata")
+    return value
+
+
 class StartRequest(_Body):
     assistant: str | None = Field(default=None, max_length=128)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _metadata = field_validator("metadata")(_storable_metadata)
 
 
 class ChatRequest(_Body):
@@ -27,3 +36,5 @@ class AppChatRequest(_Body):
     thread_id: str | None = Field(default=None, min_length=1, max_length=128)
     stream: bool | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _metadata = field_validator("metadata")(_storable_metadata)

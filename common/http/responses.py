@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from starlette.responses import Response
@@ -13,8 +14,14 @@ from common.logging import get_logger
 _log = get_logger("http")
 
 
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()  # RFC 3339, as clients parse it
+    return str(value)
+
+
 def dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_default).encode()
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -6,14 +6,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-import pytest
-
-from tests.support.services import Aimock, Service, start_functions
+from tests.support.services import Aimock, Service
 
 PROVIDERS = ("openai", "cohere", "gemini")
 UPSTREAM_MODEL = {"openai": "gpt-4o", "cohere": "command-r-plus", "gemini": "gemini-2.0-flash"}
@@ -61,27 +57,6 @@ def use_env_in_process(env: dict[str, str]) -> None:
     source.reset_storage()
     reset_secrets()
     cache.invalidate()
-
-
-@pytest.fixture(scope="session")
-def stack(
-    firestore_emulator: Service, storage_emulator: Service, aimock_server: Service, tmp_path_factory
-) -> Iterator[Stack]:
-    secrets_file = tmp_path_factory.mktemp("secrets", numbered=True) / "secrets.json"
-    env = stack_env(firestore_emulator, storage_emulator, str(secrets_file))
-    use_env_in_process(env)
-    from common.provision import ensure_bucket
-
-    ensure_bucket()  # a deployed project has its config bucket (make bootstrap creates it)
-    svc = start_functions(env)
-    yield Stack(svc, Aimock(aimock_server.url), env)
-    svc.stop()
-
-
-@pytest.fixture()
-async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-        yield client
 
 
 def demo_bundle(tenant: str, aimock_url: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""admin package: the admin plane behind `functions/admin.py` (routes, CRUD, audit, OpenAPI)."""

@@ -1,0 +1,189 @@
+"""CRUD of config records (apps, providers, models, credentials, assistants, tools).
+
+Reads show the effective config (bundle + Firestore overlay, fresh); writes
+go to the overlay `tenants/{t}/{collection}/{id}` as whole records.
+
+PATCH semantics: top-level merge. Each field present replaces the stored
+value whole (`actions`, `config` and other objects are not deep-merged);
+`null` clears a nullable field and is a 422 for the others; absent fields
+keep their value. `id`, `tenant_id` and server-managed fields (timestamps,
+`last4`, `secret_version`) cannot be set: sending one is a 422 naming it.
+A PATCH that changes nothing writes nothing (no audit entry, no revision).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from common.admin import integrity, revisions, snapshot
+from common.admin.context import Call, paginate
+from common.admin.record_models import MODELS, CollectionModels
+from common.admin.writes import Writes, check_storable, now
+from common.config.models import Assistant, Credential, Provider, Record
+from common.errors import Conflict, NotFound, ValidationFailed
+from common.http.request import validate
+from common.http.responses import json_response
+from common.logging import get_logger, log
+from common.secrets import get_secrets, secret_id
+
+_log = get_logger("admin")
+IMMUTABLE = frozenset({"id", "tenant_id"})
+
+
+def refuse_immutable(raw: Any, names: frozenset[str]) -> None:
+    if isinstance(raw, dict):
+        for key in sorted(names & set(raw)):
+            raise ValidationFailed(f"{key}: cannot be changed", field=key)
+
+
+def to_record(model: type[Record], data: dict[str, Any]) -> Record:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        raise ValidationFailed(f"{field}: {err['msg']}", field=field) from None
+
+
+def public(record: Record) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+def _changed(old: Record, new: Record) -> list[str]:
+    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+    return sorted(k for k in after if k != "updated_at" and before.get(k) != after[k])
+
+
+async def _store_value(tenant: str, ident: str, value: str) -> dict[str, str]:
+    """Write the key to the secrets backend; the record keeps only the version and last 4."""
+    check_storable(value, "value")
+    try:
+        name = secret_id(tenant, "cred", ident)
+    except ValueError:
+        raise ValidationFailed(
+            "id: a credential with a key may use letters, digits and '-' only", field="id"
+        ) from None
+    version = await get_secrets().put(name, value)
+    return {"secret_version": version, "last4": value[-4:] if len(value) >= 12 else ""}
+
+
+def _check_provider_rules(call: Call, cm: CollectionModels, new: Record | None, old: Record | None) -> None:
+    if cm.name == "providers":
+        integrity.check_code_provider(
+            new if isinstance(new, Provider) else None, old if isinstance(old, Provider) else None, call.actor
+        )
+
+
+async def list_records(call: Call, cm: CollectionModels, **filters: str) -> Response:
+    snap = await snapshot.load(call.tenant_id)
+    items = [r for r in snap.records(cm.name).values() if all(getattr(r, k) == v for k, v in filters.items())]
+    page, token = paginate(items, lambda r: r.id, call.limit(), call.page_token())
+    return json_response({"items": [public(r) for r in page], "next_page_token": token})
+
+
+async def get_record(call: Call, cm: CollectionModels) -> Response:
+    snap = await snapshot.load(call.tenant_id)
+    record = snap.get(cm.name, call.params["id"])
+    if record is None:
+        raise NotFound(f"{cm.singular.lower()} not found")
+    return json_response(public(record))
+
+
+async def create_record(call: Call, cm: CollectionModels) -> Response:
+    raw = await call.json()
+    refuse_immutable(raw, cm.read_only | {"tenant_id"})
+    body = validate(cm.create, raw)
+    data = body.model_dump(exclude_unset=True)
+    value = data.pop("value", None)
+    snap = await snapshot.load(call.tenant_id)
+    ident = data.pop("id", None) or cm.new_id()
+    if ident in snap.records(cm.name):
+        raise Conflict(f"id: a {cm.singular.lower()} with id {ident!r} exists", field="id")
+    if cm.name == "assistants":
+        data["created_at"] = data["updated_at"] = now()
+    record = to_record(cm.record, {**data, "id": ident})
+    _check_provider_rules(call, cm, record, None)
+    integrity.check_record(snap, cm.name, record)
+    if value is not None:
+        record = record.model_copy(update=await _store_value(call.tenant_id, ident, value))
+    writes = Writes(call, call.tenant_id)
+    if isinstance(record, Assistant):
+        await revisions.stage(writes, snap, record, None, "create")
+    else:
+        writes.put_record(cm.name, record)
+    writes.audit("create", cm.name, ident, [*data, *(["value"] if value is not None else [])])
+    await writes.commit(f"a {cm.singular.lower()} with id {ident!r} was created concurrently")
+    return json_response(public(record), status=201)
+
+
+async def patch_record(call: Call, cm: CollectionModels) -> Response:
+    raw = await call.json()
+    refuse_immutable(raw, IMMUTABLE | cm.read_only)
+    body = validate(cm.patch, raw)
+    changes = body.model_dump(include=body.model_fields_set)
+    value = changes.pop("value", None)
+    snap = await snapshot.load(call.tenant_id)
+    old = snap.get(cm.name, call.params["id"])
+    if old is None:
+        raise NotFound(f"{cm.singular.lower()} not found")
+    merged = {**old.model_dump(), **changes}
+    if cm.name == "assistants":
+        merged["updated_at"] = now()
+    new = to_record(cm.record, merged)
+    changed = _changed(old, new) + (["value"] if value is not None else [])
+    if not changed:
+        return json_response(public(old))
+    _check_provider_rules(call, cm, new, old)
+    integrity.check_record(snap, cm.name, new)
+    if value is not None:
+        new = new.model_copy(update=await _store_value(call.tenant_id, new.id, value))
+    writes = Writes(call, call.tenant_id)
+    if isinstance(new, Assistant):
+        await revisions.stage(writes, snap, new, old if isinstance(old, Assistant) else None, "update")
+    else:
+        writes.put_record(cm.name, new)
+    writes.audit("update", cm.name, new.id, changed)
+    await writes.commit()
+    return json_response(public(new))
+
+
+async def delete_record(call: Call, cm: CollectionModels) -> Response:
+    ident = call.params["id"]
+    snap = await snapshot.load(call.tenant_id)
+    old = snap.get(cm.name, ident)
+    if old is None:
+        raise NotFound(f"{cm.singular.lower()} not found")
+    _check_provider_rules(call, cm, None, old)
+    integrity.check_delete(snap, cm.name, ident)
+    writes = Writes(call, call.tenant_id)
+    if snap.in_bundle(cm.name, ident):
+        writes.tombstone(cm.name, ident)
+    else:
+        writes.delete(cm.name, ident)
+    writes.audit("delete", cm.name, ident, [])
+    await writes.commit()
+    if isinstance(old, Credential):
+        await _forget_value(call.tenant_id, ident)
+    return Response(status_code=204)
+
+
+async def _forget_value(tenant: str, ident: str) -> None:
+    """Delete the key from the secrets backend; the record is gone, so failure only leaves an orphan."""
+    try:
+        await get_secrets().delete(secret_id(tenant, "cred", ident))
+    except Exception as exc:
+        log(_log, logging.WARNING, "credential secret not deleted", tenant=tenant, error=type(exc).__name__)
+
+
+async def list_children(call: Call, parent: str, child: str, field: str) -> Response:
+    """`GET /providers/{id}/models`, `GET /apps/{id}/assistants`: 404 for an unknown parent."""
+    snap = await snapshot.load(call.tenant_id)
+    if snap.get(parent, call.params["id"]) is None:
+        raise NotFound(f"{MODELS[parent].singular.lower()} not found")
+    items = [r for r in snap.records(child).values() if getattr(r, field) == call.params["id"]]
+    page, token = paginate(items, lambda r: r.id, call.limit(), call.page_token())
+    return json_response({"items": [public(r) for r in page], "next_page_token": token})

@@ -1,0 +1,17 @@
+"""`admin`: the admin plane (SPEC §5, §6). Every route, its roles and its schema live in
+`common.admin.routes`; this module only hands requests to that router."""
+
+from __future__ import annotations
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from common.admin.routes import build_router
+
+router = build_router()
+
+
+@functions_framework.aio.http
+async def admin(request: Request) -> Response:
+    return await router(request)
