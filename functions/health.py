@@ -1,12 +1,13 @@
 """`health`: dependency checks for Cloud Scheduler and uptime probes (SPEC §6).
 
-Imports no provider SDK unless `?deep=1` asks for provider checks.
+The checks are plain REST calls (`common.probes`), so a cold health instance
+answers without loading the Google client libraries; it imports no provider
+SDK unless `?deep=1` asks for provider checks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +16,8 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from common.config.models import is_slug
+from common import probes
+from common.config.ids import is_slug
 from common.errors import ValidationFailed
 from common.http.responses import json_response
 from common.http.routing import Ctx, Router
@@ -26,40 +28,15 @@ CHECK_TIMEOUT_S = 3.0
 
 
 async def _firestore() -> None:
-    from common.store.records import ping
-
-    await ping(CHECK_TIMEOUT_S)
+    await probes.firestore(CHECK_TIMEOUT_S)
 
 
 async def _storage() -> None:
-    from common.config.bundle import bundle_path
-    from common.config.source import storage_client
-
-    settings = get_settings()
-
-    def check() -> None:
-        bucket = storage_client().bucket(settings.config_bucket)
-        if settings.tenant_id:
-            # A tenant's service account may read only its own prefix, not bucket metadata.
-            bucket.blob(bundle_path(settings.tenant_id)).exists(timeout=CHECK_TIMEOUT_S)
-        elif not bucket.exists(timeout=CHECK_TIMEOUT_S):
-            raise RuntimeError(f"bucket {bucket.name} not found")
-
-    await asyncio.to_thread(check)
+    await probes.storage(CHECK_TIMEOUT_S)
 
 
 async def _secrets() -> None:
-    from common.secrets import SecretNotFound, get_secrets
-    from common.secrets.base import secret_id
-
-    tenant = get_settings().tenant_id
-    if not tenant:
-        await get_secrets().backend.ping()
-        return
-    # Listing secrets would need project-wide rights; reading a (missing) secret under
-    # the tenant's own prefix proves reachability and permissions without them.
-    with contextlib.suppress(SecretNotFound):
-        await get_secrets().backend.get(secret_id(tenant, "health", "ping"))
+    await probes.secrets(CHECK_TIMEOUT_S)
 
 
 async def _timed(check: Callable[[], Awaitable[None]]) -> dict[str, Any]:

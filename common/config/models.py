@@ -7,15 +7,12 @@ validation naming the field instead of being silently ignored.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
-IDENT = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
-_SLUG_RE = re.compile(SLUG)
+from common.config.ids import IDENT, SLUG, is_slug  # noqa: F401 - re-exported
 
 ProviderKind = Literal["openai", "cohere", "gemini", "openai_compatible", "code"]
 
@@ -157,7 +154,3 @@ COLLECTIONS: dict[str, type[Record]] = {
     "assistants": Assistant,
     "tools": Tool,
 }
-
-
-def is_slug(value: str) -> bool:
-    return bool(_SLUG_RE.match(value))

@@ -1,0 +1,121 @@
+"""Dependency probes for `/health`, over the services' REST APIs with the stdlib.
+
+Why not the client libraries: `health` is what Cloud Scheduler and uptime
+checks hit, often on a cold instance, and importing google-cloud-firestore
+and google-cloud-storage costs ~350 ms before the first answer. A probe only
+needs one authenticated GET: a document read (missing is fine), the config
+bucket (or, per tenant, the tenant's bundle object: the tenant's service
+account may not read bucket metadata), and a secret under the tenant's prefix
+(missing is fine; listing would need project-wide rights).
+
+Each probe raises `ProbeFailed` naming the HTTP status; response bodies are
+never echoed (they may quote URLs or names).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from common.settings import get_settings
+
+_METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default"
+_token: tuple[str, float] | None = None
+
+
+class ProbeFailed(Exception):
+    pass
+
+
+def _access_token() -> str:
+    """On Cloud Functions, from the metadata server; elsewhere, Application Default Credentials."""
+    global _token
+    if _token and _token[1] - time.time() > 60:
+        return _token[0]
+    try:
+        req = urllib.request.Request(_METADATA + "/token", headers={"Metadata-Flavor": "Google"})  # noqa: S310
+        with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310 - fixed metadata URL
+            data = json.loads(resp.read())
+        _token = (data["access_token"], time.time() + float(data.get("expires_in", 300)))
+    except OSError:
+        import google.auth
+        import google.auth.transport.requests
+
+        creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        creds.refresh(google.auth.transport.requests.Request())
+        _token = (str(creds.token), time.time() + 300)
+    return _token[0]
+
+
+def _get(url: str, token: str | None, ok: tuple[int, ...], timeout: float) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    req = urllib.request.Request(url, headers=headers)  # noqa: S310 - fixed http(s) endpoints
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - our own endpoints
+            status = int(resp.status)
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:
+        raise ProbeFailed(type(exc).__name__) from None
+    if status not in ok:
+        raise ProbeFailed(f"HTTP {status}")
+    return status
+
+
+def _firestore(timeout: float) -> None:
+    project = get_settings().project
+    emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    base = f"http://{emulator}" if emulator else "https://firestore.googleapis.com"
+    token = "owner" if emulator else _access_token()
+    url = f"{base}/v1/projects/{project}/databases/(default)/documents/_health/ping"
+    _get(url, token, (200, 404), timeout)
+
+
+def _storage(timeout: float) -> None:
+    settings = get_settings()
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    base = emulator.rstrip("/") if emulator else "https://storage.googleapis.com"
+    token = None if emulator else _access_token()
+    bucket = urllib.parse.quote(settings.config_bucket, safe="")
+    if settings.tenant_id:
+        name = urllib.parse.quote(f"tenants/{settings.tenant_id}/config.yaml", safe="")
+        _get(f"{base}/storage/v1/b/{bucket}/o/{name}", token, (200, 404), timeout)
+    else:
+        _get(f"{base}/storage/v1/b/{bucket}", token, (200,), timeout)
+
+
+def _secret_manager(timeout: float) -> None:
+    settings = get_settings()
+    base = f"https://secretmanager.googleapis.com/v1/projects/{settings.project}"
+    token = _access_token()
+    if settings.tenant_id:
+        _get(
+            f"{base}/secrets/{settings.tenant_id}__health__ping/versions/latest:access",
+            token,
+            (200, 404),
+            timeout,
+        )
+    else:
+        _get(f"{base}/secrets?pageSize=1", token, (200,), timeout)
+
+
+async def firestore(deadline_s: float) -> None:
+    await asyncio.to_thread(_firestore, deadline_s)
+
+
+async def storage(deadline_s: float) -> None:
+    await asyncio.to_thread(_storage, deadline_s)
+
+
+async def secrets(deadline_s: float) -> None:
+    if get_settings().secrets_backend == "local":
+        from common.secrets.local import LocalFileBackend
+
+        await LocalFileBackend().ping()
+    else:
+        await asyncio.to_thread(_secret_manager, deadline_s)
