@@ -1,0 +1,1 @@
+"""`make bench`: latency, throughput, CPU and cold-start numbers for the local stack (see README.md)."""
