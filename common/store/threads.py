@@ -8,8 +8,8 @@ of a turn is "every message whose id sorts before mine".
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
