@@ -16,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from common.admin import integrity, snapshot
 from common.admin.context import Call
 from common.admin.writes import Writes
-from common.config.bundle import dump_bundle, first_error, parse_bundle
+from common.config.bundle import dump_bundle, parse_bundle
 from common.config.effective import merge
 from common.config.models import COLLECTIONS, Bundle, Provider, Tenant
 from common.config.source import upload_bundle
@@ -31,6 +30,7 @@ from common.http.request import read_body
 from common.http.responses import json_response
 from common.settings import get_settings
 from common.store.storable import check_storable
+from common.validation import validated
 
 YAML = "application/yaml"
 
@@ -57,11 +57,7 @@ async def _parse(call: Call) -> Bundle:
             raise ValidationFailed("body: not valid JSON", field="body") from None
         if not isinstance(data, dict):
             raise ValidationFailed("body: must be a bundle object", field="body")
-        try:
-            bundle = Bundle.model_validate(data)
-        except ValidationError as exc:
-            field, msg = first_error(exc)
-            raise ValidationFailed(f"{field}: {msg}", field=field) from None
+        bundle = validated(Bundle, data)
     else:
         try:
             bundle = parse_bundle(raw.decode("utf-8"))

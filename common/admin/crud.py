@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import ValidationError
 from starlette.responses import Response
 
 from common.admin import integrity, revisions, snapshot
@@ -29,6 +28,7 @@ from common.http.request import validate
 from common.http.responses import json_response
 from common.logging import get_logger, log
 from common.secrets import get_secrets, secret_id
+from common.validation import validated
 
 _log = get_logger("admin")
 IMMUTABLE = frozenset({"id", "tenant_id"})
@@ -41,12 +41,7 @@ def refuse_immutable(raw: Any, names: frozenset[str]) -> None:
 
 
 def to_record(model: type[Record], data: dict[str, Any]) -> Record:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "body"
-        raise ValidationFailed(f"{field}: {err['msg']}", field=field) from None
+    return validated(model, data)
 
 
 def public(record: Record) -> dict[str, Any]:

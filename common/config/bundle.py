@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import yaml
-from pydantic import ValidationError
 
 from common.config.models import Bundle
 from common.errors import ValidationFailed
+from common.validation import validated
 
 
 def bundle_path(tenant: str) -> str:
     return f"tenants/{tenant}/config.yaml"
-
-
-def first_error(exc: ValidationError) -> tuple[str, str]:
-    """The first failing field as a dotted path, and pydantic's message for it."""
-    err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "body"
-    return field, err["msg"]
 
 
 def parse_bundle(text: str | bytes, *, expected_tenant: str | None = None) -> Bundle:
@@ -27,11 +20,7 @@ def parse_bundle(text: str | bytes, *, expected_tenant: str | None = None) -> Bu
         raise ValidationFailed(f"bundle is not valid YAML: {exc}", field="body") from None
     if not isinstance(data, dict):
         raise ValidationFailed("bundle must be a YAML mapping", field="body")
-    try:
-        bundle = Bundle.model_validate(data)
-    except ValidationError as exc:
-        field, msg = first_error(exc)
-        raise ValidationFailed(f"{field}: {msg}", field=field) from None
+    bundle = validated(Bundle, data)
     if expected_tenant and bundle.tenant.id != expected_tenant:
         raise ValidationFailed(
             f"tenant.id is {bundle.tenant.id!r}, expected {expected_tenant!r}", field="tenant.id"

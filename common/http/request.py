@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 
-from common.errors import BadRequest, PayloadTooLarge, Unauthorized, ValidationFailed
+from common.errors import BadRequest, PayloadTooLarge, Unauthorized
+from common.validation import validated
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -43,12 +44,7 @@ async def read_json(request: Request, limit: int, *, allow_empty: bool = False) 
 def validate(model: type[M], data: Any) -> M:
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "body"
-        raise ValidationFailed(f"{field}: {err['msg']}", field=field) from None
+    return validated(model, data)
 
 
 async def parse(request: Request, model: type[M], limit: int, *, allow_empty: bool = False) -> M:
