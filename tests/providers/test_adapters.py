@@ -205,17 +205,15 @@ async def test_parallel_tool_calls_arrive_in_order(target: Target, mock: Aimock)
 
 
 def test_openai_tool_call_fragments_accumulate_by_index() -> None:
-    from types import SimpleNamespace as NS
-
     from common.providers.openai import _ToolCallBuffer
 
     buffer = _ToolCallBuffer()
-    for fragment in (
-        NS(index=0, id="call_a", function=NS(name="get_weather", arguments="")),
-        NS(index=1, id="call_b", function=NS(name="get_time", arguments='{"tz"')),
-        NS(index=0, id=None, function=NS(name=None, arguments='{"city": ')),
-        NS(index=0, id=None, function=NS(name=None, arguments='"Paris"}')),
-        NS(index=1, id=None, function=NS(name=None, arguments=': "UTC"}')),
+    for fragment in (  # as they arrive on the wire (the adapter parses raw SSE chunks)
+        {"index": 0, "id": "call_a", "function": {"name": "get_weather", "arguments": ""}},
+        {"index": 1, "id": "call_b", "function": {"name": "get_time", "arguments": '{"tz"'}},
+        {"index": 0, "id": None, "function": {"name": None, "arguments": '{"city": '}},
+        {"index": 0, "function": {"arguments": '"Paris"}'}},
+        {"index": 1, "id": None, "function": {"name": None, "arguments": ': "UTC"}'}},
     ):
         buffer.add(fragment)
 
