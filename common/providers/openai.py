@@ -8,7 +8,6 @@ because `common.providers.resilience` owns retry and fallback policy.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -175,22 +174,20 @@ class OpenAIAdapter:
         finish: str | None = None
         usage: UsageEvent | None = None
         try:
-            # The raw SSE lines, parsed with json.loads: the SDK still builds, authenticates
-            # and error-maps the request, but no pydantic object is built per chunk (that was
-            # a third of the adapter's CPU per turn).
-            raw = self._client.chat.completions.with_streaming_response.create(**self._params(request))
-            async with raw as response:  # closes the response even when our caller stops early
-                async for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    chunk = json.loads(data)
-                    if chunk.get("error"):
-                        raise ProviderCallError(
-                            redact(f"openai: stream error: {chunk['error']}", self._api_key)
-                        )
+            # `client.post` (the SDK's documented path for raw calls) with chunks as plain
+            # dicts: the SDK still authenticates, maps errors and parses SSE (`[DONE]`,
+            # in-stream errors), but skips its request transform and the pydantic object
+            # per chunk, which were most of the adapter's CPU per turn.
+            upstream = await self._client.post(
+                "/chat/completions",
+                body=self._params(request),
+                cast_to=object,
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
+            )
+            async with upstream:  # closes the response even when our caller stops early
+                async for item in upstream:
+                    chunk: dict[str, Any] = item if isinstance(item, dict) else {}
                     if chunk.get("usage"):
                         u = chunk["usage"]
                         usage = UsageEvent(u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0)
