@@ -124,6 +124,7 @@ def main() -> int:
         _say()
         _say("Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
         parent = os.getppid()
         while functions.proc.poll() is None:
             if os.getppid() != parent:  # make (or the terminal) went away: clean up, don't orphan
