@@ -160,3 +160,61 @@ def test_bundle_serves_health_in_a_fresh_venv(
     assert status == 200, body
     assert body["status"] == "ok"
     assert {"firestore", "storage", "secrets"} <= set(body["checks"])
+
+
+async def test_bundle_serves_chat_in_a_fresh_venv(sample_root: Path, tmp_path: Path, stack) -> None:
+    """The chat function from the bundle alone: a real turn, with the provider SDK imported
+    from the bundle's own requirements, against the emulators and aimock."""
+    from common.config.models import Bundle
+    from common.provision import provision
+    from tests.e2e.conftest import PROVIDERS, demo_bundle
+
+    bundle_dir = build_bundle(sample_root, TENANT)
+    venv = fresh_venv(bundle_dir / "requirements.txt")
+    keys = await provision(
+        Bundle.model_validate(demo_bundle(TENANT, stack.aimock.url)),
+        to="firestore",
+        secrets={f"c-{p}": f"sk-{p}-smoke" for p in PROVIDERS},
+        client_key_apps=["shop"],
+    )
+    marker = f"bundle-chat-{TENANT}-{free_port()}"
+    stack.aimock.add({"match": {"userMessage": marker}, "response": {"content": "served from the bundle"}})
+    port = free_port()
+    env = {
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "FUNCTION_TARGET": "chat",
+        "FUNCTION_SIGNATURE_TYPE": "http",
+        "FUNCTION_USE_ASGI": "true",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "TENANT_ID": TENANT,
+        **{k: v for k, v in stack.env.items() if k != "TENANTS_DIR"},
+    }
+    log_path = tmp_path / "functions-framework-chat.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "functions-framework")],
+            cwd=bundle_dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service = Service("bundle-chat", proc, port, log_path, env)
+    try:
+        wait_http(service, "/", timeout=90)
+        request = urllib.request.Request(
+            f"{service.url}/app/shop/support-openai",  # deployed form: the function URL replaces /chat
+            data=json.dumps({"message": marker}).encode(),
+            headers={"Authorization": f"Bearer {keys['shop']}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            status, body = resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        pytest.fail(f"/chat answered {exc.code}: {exc.read()[:2000]!r}\n{service.log()}")
+    finally:
+        service.stop()
+    assert status == 200, body
+    assert body["responses"] == ["served from the bundle"] and body["provider"] == "openai"
