@@ -67,13 +67,44 @@ def _get(url: str, token: str | None, ok: tuple[int, ...], timeout: float) -> in
     return status
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, text: str) -> bytes:
+    data = text.encode()
+    return bytes([number << 3 | 2]) + _varint(len(data)) + data
+
+
+def _firestore_emulator(host: str, database: str, document: str, timeout: float) -> None:
+    """Emulators: one raw gRPC BatchGetDocuments, the call the client's `get()` makes (gcloud's
+    and the npm emulator both serve it; only gcloud's speaks REST). The request is two string
+    fields, encoded by hand so the probe needs `grpc` but not the Firestore client."""
+    import grpc
+
+    request = _field(1, database) + _field(2, document)
+    with grpc.insecure_channel(host) as channel:
+        call = channel.unary_stream("/google.firestore.v1.Firestore/BatchGetDocuments")
+        try:
+            for _ in call(request, timeout=timeout, metadata=(("authorization", "Bearer owner"),)):
+                pass  # found or missing: either proves the database answers
+        except grpc.RpcError as exc:
+            raise ProbeFailed(str(exc.code())) from None
+
+
 def _firestore(timeout: float) -> None:
-    project = get_settings().project
+    database = f"projects/{get_settings().project}/databases/(default)"
+    document = f"{database}/documents/_health/ping"
     emulator = os.environ.get("FIRESTORE_EMULATOR_HOST")
-    base = f"http://{emulator}" if emulator else "https://firestore.googleapis.com"
-    token = "owner" if emulator else _access_token()
-    url = f"{base}/v1/projects/{project}/databases/(default)/documents/_health/ping"
-    _get(url, token, (200, 404), timeout)
+    if emulator:
+        _firestore_emulator(emulator, database, document, timeout)
+    else:
+        _get(f"https://firestore.googleapis.com/v1/{document}", _access_token(), (200, 404), timeout)
 
 
 def _storage(timeout: float) -> None:

@@ -117,6 +117,18 @@ def wait_http(
     raise TimeoutError(f"{service.name} did not answer on {path}: {last}\n{service.log()}")
 
 
+def wait_tcp(service: Service, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.proc.poll() is not None:
+            raise RuntimeError(f"{service.name} exited early:\n{service.log()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", service.port), timeout=1):
+            return
+        time.sleep(0.1)
+    service.stop()
+    raise TimeoutError(f"{service.name} did not listen on {service.port}\n{service.log()}")
+
+
 def start_firestore() -> Service:
     """gcloud's emulator when installed (the reference implementation), else the npm one."""
     port = free_port()
@@ -126,7 +138,10 @@ def start_firestore() -> Service:
     else:
         cmd = ["node", str(ROOT / "tests" / "support" / "firestore_emulator.mjs"), str(port)]
     svc = _spawn("firestore", cmd, port)
-    wait_http(svc, "/", timeout=90)
+    if cmd[0] == "node":
+        wait_tcp(svc, timeout=60)  # the npm emulator speaks only gRPC (HTTP/2)
+    else:
+        wait_http(svc, "/", timeout=90)
     return svc
 
 
