@@ -28,8 +28,8 @@ class Tenant(Record):
     id: str = Field(pattern=SLUG)
     name: str = ""
     # Budgets per UTC day; a turn that would start over budget is refused with 429.
-    daily_token_budget: int | None = Field(default=None, gt=0)
-    daily_cost_budget: float | None = Field(default=None, gt=0)
+    daily_token_budget: int | None = Field(default=None, gt=0, le=10**15)
+    daily_cost_budget: float | None = Field(default=None, gt=0, le=10**12)
 
 
 class App(Record):
@@ -40,7 +40,7 @@ class App(Record):
     endpoint: str | None = None
     default_assistant_id: str | None = None
     # Requests per minute per client key of this app, per instance (None: the default).
-    rate_limit_per_minute: int | None = Field(default=None, gt=0)
+    rate_limit_per_minute: int | None = Field(default=None, gt=0, le=1_000_000)
 
 
 class Provider(Record):
@@ -59,13 +59,13 @@ class Model(Record):
     provider_id: str
     name: str
     display_name: str = ""
-    max_tokens: int = Field(default=128_000, gt=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int = Field(default=128_000, gt=0, le=100_000_000)
+    max_output_tokens: int | None = Field(default=None, gt=0, le=10_000_000)
     supports_streaming: bool = True
     supports_system_prompt: bool = True
     supports_tools: bool = True
-    input_cost_per_million: float = Field(default=0.0, ge=0)
-    output_cost_per_million: float = Field(default=0.0, ge=0)
+    input_cost_per_million: float = Field(default=0.0, ge=0, le=1_000_000)
+    output_cost_per_million: float = Field(default=0.0, ge=0, le=1_000_000)
 
 
 class Credential(Record):
@@ -99,7 +99,7 @@ class Assistant(Record):
     credential_id: str | None = None
     is_streaming: bool = False
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_output_tokens: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0, le=10_000_000)
     tools: list[str] = Field(default_factory=list)
     # Tool loop limits for this assistant; None means the service defaults
     # (MAX_TOOL_ROUNDS, TOOL_TIMEOUT_S). 0 rounds turns its tools off.

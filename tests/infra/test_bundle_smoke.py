@@ -19,6 +19,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,7 +178,7 @@ async def test_bundle_serves_chat_in_a_fresh_venv(sample_root: Path, tmp_path: P
         secrets={f"c-{p}": f"sk-{p}-smoke" for p in PROVIDERS},
         client_key_apps=["shop"],
     )
-    marker = f"bundle-chat-{TENANT}-{free_port()}"
+    marker = f"smoke-turn-{uuid.uuid4().hex}"  # unique: aimock matches user messages by substring
     stack.aimock.add({"match": {"userMessage": marker}, "response": {"content": "served from the bundle"}})
     port = free_port()
     env = {
