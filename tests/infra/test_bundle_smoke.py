@@ -31,12 +31,7 @@ from tests.support.services import Service, free_port, wait_http
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "smoke"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (ROOT / "functions" / "health.py").is_file(), reason="functions/health.py not written yet"
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 @contextlib.contextmanager
