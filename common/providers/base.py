@@ -144,6 +144,17 @@ async def complete(adapter: ProviderAdapter, request: ProviderRequest) -> Comple
     return out
 
 
+def function_tools(request: ProviderRequest) -> list[dict[str, Any]]:
+    """Tools in the `{"type": "function", ...}` shape that OpenAI and Cohere v2 share."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in request.tools
+    ]
+
+
 def redact(text: str, *secrets: str | None) -> str:
     """Remove every secret (and `key=` URL parameters) from upstream text."""
     import re

@@ -24,6 +24,7 @@ from common.providers.base import (
     ToolCall,
     ToolCallEvent,
     UsageEvent,
+    function_tools,
     parse_retry_after,
     redact,
     transport_error,
@@ -58,16 +59,6 @@ def _messages(request: ProviderRequest) -> list[dict[str, Any]]:
         else:
             out.append({"role": msg.role, "content": msg.content})
     return out
-
-
-def _tools(request: ProviderRequest) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-        }
-        for t in request.tools
-    ]
 
 
 def _usage(usage: Any) -> UsageEvent | None:
@@ -111,7 +102,7 @@ class CohereAdapter:
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {"model": request.model, "messages": _messages(request)}
         if request.tools:
-            params["tools"] = _tools(request)
+            params["tools"] = function_tools(request)
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.max_output_tokens is not None:

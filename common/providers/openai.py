@@ -22,6 +22,7 @@ from common.providers.base import (
     ToolCall,
     ToolCallEvent,
     UsageEvent,
+    function_tools,
     is_timeout,
     parse_retry_after,
     redact,
@@ -68,16 +69,6 @@ def _messages(request: ProviderRequest) -> list[dict[str, Any]]:
         else:
             out.append({"role": msg.role, "content": msg.content})
     return out
-
-
-def _tools(request: ProviderRequest) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "function",
-            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-        }
-        for t in request.tools
-    ]
 
 
 class _ToolCallBuffer:
@@ -162,7 +153,7 @@ class OpenAIAdapter:
             "stream_options": {"include_usage": True},
         }
         if request.tools:
-            params["tools"] = _tools(request)
+            params["tools"] = function_tools(request)
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.max_output_tokens is not None:
