@@ -14,7 +14,15 @@ from starlette.responses import Response, StreamingResponse
 
 from common.chat import idempotency, limits
 from common.chat import turn as chat_turn
-from common.chat.access import Caller, assistant_of, caller, check_message, thread_of
+from common.chat.access import (
+    Caller,
+    Prefetched,
+    assistant_of,
+    caller,
+    check_message,
+    thread_of,
+    thread_with_history,
+)
 from common.chat.actions import ActionRequest, find_action, public_assistant, render, validate_input
 from common.chat.completions import Completion, CompletionRequest, Outcome, models_list
 from common.chat.schemas import AppChatRequest, ChatRequest
@@ -39,9 +47,17 @@ def _wants_stream(ctx: Ctx, flag: bool | None, assistant: Assistant) -> bool:
 
 
 async def _run(
-    ctx: Ctx, c: Caller, thread: Thread, assistant: Assistant, text: str, stream: bool
+    ctx: Ctx,
+    c: Caller,
+    thread: Thread,
+    assistant: Assistant,
+    text: str,
+    stream: bool,
+    prefetched: Prefetched | None = None,
 ) -> Response:
     turn = chat_turn.Turn(c.tenant, c.cfg, thread, assistant, text, request_id=ctx.request_id)
+    if prefetched is not None:
+        turn.user_message_id, turn.prefetched_history = prefetched.user_message_id, prefetched.history
     ctx.log_fields.update(tenant=c.tenant, app=c.app.id, assistant=assistant.id, stream=stream)
     if not stream:
         result = await chat_turn.collect(turn)
@@ -110,6 +126,20 @@ async def _idempotent(
     return response
 
 
+async def _thread_for(
+    c: Caller, assistant: Assistant, thread_id: str | None, metadata: dict[str, Any]
+) -> Prefetched:
+    """The given thread of this assistant (404 otherwise), or a new one, whose history is
+    known to be empty without a read."""
+    if thread_id:
+        found = await thread_with_history(c, thread_id)
+        if found.thread.assistant_id != assistant.id:
+            raise NotFound("thread not found")
+        return found
+    thread = await threads.create_thread(c.tenant, c.app.id, assistant.id, metadata)
+    return Prefetched(thread, threads.new_message_id(), [])
+
+
 async def _chat(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
     await limits.check(c)  # before anything is stored or sent upstream
@@ -117,11 +147,12 @@ async def _chat(ctx: Ctx) -> Response:
     text = check_message(body.message)
 
     async def run() -> Response:
-        thread = await thread_of(c, body.thread_id)
-        assistant = c.cfg.assistant(c.app.id, thread.assistant_id)
+        found = await thread_with_history(c, body.thread_id)
+        assistant = c.cfg.assistant(c.app.id, found.thread.assistant_id)
         if assistant is None:
             raise NotFound("the thread's assistant is no longer available")
-        return await _run(ctx, c, thread, assistant, text, _wants_stream(ctx, body.stream, assistant))
+        stream = _wants_stream(ctx, body.stream, assistant)
+        return await _run(ctx, c, found.thread, assistant, text, stream, found)
 
     return await _idempotent(ctx, c, "chat", body.model_dump(), run)
 
@@ -134,13 +165,9 @@ async def _app_chat(ctx: Ctx) -> Response:
     body = await parse(ctx.request, AppChatRequest, get_settings().max_body_bytes)
     text = check_message(body.message)
     assistant = assistant_of(c, ctx.params["assistant"])
-    if body.thread_id:
-        thread = await thread_of(c, body.thread_id)
-        if thread.assistant_id != assistant.id:
-            raise NotFound("thread not found")
-    else:
-        thread = await threads.create_thread(c.tenant, c.app.id, assistant.id, body.metadata)
-    return await _run(ctx, c, thread, assistant, text, _wants_stream(ctx, body.stream, assistant))
+    found = await _thread_for(c, assistant, body.thread_id, body.metadata)
+    stream = _wants_stream(ctx, body.stream, assistant)
+    return await _run(ctx, c, found.thread, assistant, text, stream, found)
 
 
 async def _messages(ctx: Ctx) -> Response:
@@ -199,14 +226,9 @@ async def _action(ctx: Ctx) -> Response:
     body = await parse(ctx.request, ActionRequest, get_settings().max_body_bytes)
     validate_input(action, body.input)
     text = check_message(render(action.template, body.input))
-    if body.thread_id:
-        thread = await thread_of(c, body.thread_id)
-        if thread.assistant_id != assistant.id:
-            raise NotFound("thread not found")
-    else:
-        metadata = {"action": ctx.params["action"]}
-        thread = await threads.create_thread(c.tenant, c.app.id, assistant.id, metadata)
-    return await _run(ctx, c, thread, assistant, text, _wants_stream(ctx, body.stream, assistant))
+    found = await _thread_for(c, assistant, body.thread_id, {"action": ctx.params["action"]})
+    stream = _wants_stream(ctx, body.stream, assistant)
+    return await _run(ctx, c, found.thread, assistant, text, stream, found)
 
 
 async def _completions(ctx: Ctx) -> Response:

@@ -90,6 +90,9 @@ class Turn:
     user_message_id: str = ""
     request_id: str = ""
     toolset: Toolset = field(default_factory=Toolset)  # built by `prepare`
+    # History read together with the thread (`access.thread_with_history`); then
+    # `user_message_id` is already set and bounds it.
+    prefetched_history: list[dict[str, Any]] | None = None
 
 
 async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
@@ -98,16 +101,16 @@ async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
     assistant = turn.assistant
     resolved = await resolve(turn.tenant, turn.cfg, assistant)
     turn.toolset = toolset_for(turn.tenant, turn.cfg, assistant, default_timeout_s=settings.tool_timeout_s)
-    turn.user_message_id = threads.new_message_id()
-    stored_history, _ = await asyncio.gather(
-        threads.history(turn.tenant, turn.thread.id, turn.user_message_id, settings.history_max_messages),
-        threads.add_message(
-            turn.tenant,
-            turn.thread.id,
-            {"role": "user", "content": turn.user_text, "status": "complete"},
-            turn.user_message_id,
-        ),
-    )
+    user_message = {"role": "user", "content": turn.user_text, "status": "complete"}
+    if turn.prefetched_history is not None:
+        stored_history = turn.prefetched_history
+        await threads.add_message(turn.tenant, turn.thread.id, user_message, turn.user_message_id)
+    else:
+        turn.user_message_id = threads.new_message_id()
+        stored_history, _ = await asyncio.gather(
+            threads.history(turn.tenant, turn.thread.id, turn.user_message_id, settings.history_max_messages),
+            threads.add_message(turn.tenant, turn.thread.id, user_message, turn.user_message_id),
+        )
     primary = resolved[0][0].model
     budget = context_budget(
         primary.max_tokens,

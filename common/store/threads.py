@@ -83,9 +83,13 @@ def _remember(tenant: str, thread: Thread) -> None:
         _known.popitem(last=False)
 
 
+def valid_id(thread_id: str) -> bool:
+    return bool(thread_id) and "/" not in thread_id and len(thread_id) <= 128
+
+
 async def get_thread(tenant: str, thread_id: str) -> Thread | None:
     """The thread, from this instance's memory when seen before (its identity is immutable)."""
-    if not thread_id or "/" in thread_id or len(thread_id) > 128:
+    if not valid_id(thread_id):
         return None
     known = _known.get((tenant, thread_id))
     if known is not None:
