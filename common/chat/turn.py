@@ -277,6 +277,9 @@ async def _produce(
         }
         await out.put(("error", error))
     finally:
+        upstream_ms = round((time.perf_counter() - started) * 1000, 2)
+        await out.put(None)
+        await asyncio.sleep(0)  # let the response go out first: the log line is not on its path
         log(
             _log,
             logging.INFO,
@@ -290,9 +293,8 @@ async def _produce(
             status=status,
             input_tokens=p.input_tokens,
             output_tokens=p.output_tokens,
-            upstream_ms=round((time.perf_counter() - started) * 1000, 2),
+            upstream_ms=upstream_ms,
         )
-        await out.put(None)
 
 
 async def _store_incomplete(turn: Turn, p: _Progress) -> None:

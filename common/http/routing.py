@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -56,6 +57,12 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
+
+
+async def _access_log(message: str, fields: dict[str, Any], after: BackgroundTask | None) -> None:
+    if after is not None:
+        await after()
+    log(_log, 20, message, **fields)
 
 
 class Router:
@@ -124,13 +131,17 @@ class Router:
         response.headers["X-Request-Id"] = request_id
         if origin:
             response.headers.update(cors_headers(origin))
-        log(
-            _log,
-            20,
-            f"{method} {path} {response.status_code}",
-            request_id=request_id,
-            status=response.status_code,
-            latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        # Written after the response is sent (a background task), off the caller's path;
+        # `latency_ms` is the handler's time to produce the response (for SSE: to the
+        # start of the stream).
+        fields = {
+            "request_id": request_id,
+            "status": response.status_code,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             **ctx.log_fields,
+        }
+        after = response.background
+        response.background = BackgroundTask(
+            _access_log, f"{method} {path} {response.status_code}", fields, after
         )
         return response
