@@ -27,7 +27,7 @@ CURL_HELP = """\
   THREAD=$(curl -s -X POST {base}/start -H "Authorization: Bearer $KEY" \\
       -d '{"assistant": "support"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["thread_id"])')
   curl -s -X POST {base}/chat -H "Authorization: Bearer $KEY" \\
-      -d '{"thread_id": "'$THREAD'", "message": "Where is my order?"}'
+      -d '{"thread_id": "'$THREAD'", "message": "Where is my order A-1001?"}'
   curl -N -X POST {base}/chat -H "Authorization: Bearer $KEY" \\
       -d '{"thread_id": "'$THREAD'", "message": "And returns?", "stream": true}'
   curl -s -X POST {base}/chat/app/shop/sales -H "Authorization: Bearer $KEY" \\
