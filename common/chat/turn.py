@@ -294,6 +294,8 @@ async def _produce(
             input_tokens=p.input_tokens,
             output_tokens=p.output_tokens,
             upstream_ms=upstream_ms,
+            # Message bodies only when an operator turns debug logging on (SPEC §9).
+            **({"user_text": turn.user_text} if get_settings().debug_logging else {}),
         )
 
 
@@ -337,14 +339,16 @@ async def _drain(turn: Turn, candidates: list[tuple[Route, Candidate]]) -> Async
     producer = asyncio.get_running_loop().create_task(_produce(turn, candidates, queue))
     _background.add(producer)
     producer.add_done_callback(_background.discard)
+    ended = False
     try:
         while True:
             item = await queue.get()
             if item is None:
+                ended = True
                 break
             yield item
     finally:
-        if not producer.done():
+        if not ended and not producer.done():  # the caller left early: stop the turn
             producer.cancel()
 
 

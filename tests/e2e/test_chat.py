@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -127,3 +128,25 @@ async def test_unprefixed_paths_work_as_on_a_deployed_function_url(stack, http):
     assert router.local_path("/chat/threads/x/messages") == "/threads/x/messages"
     assert router.local_path("/threads/x/messages") == "/threads/x/messages"
     assert router.local_path("/chat") == "/"
+
+
+async def test_logs_are_structured_json_without_message_bodies(stack, http):
+    tenant = await make_tenant(stack)
+    text = marker("private-words")
+    stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "secret reply words"}})
+    thread_id = (await http.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]
+    resp = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)
+    assert resp.status_code == 200
+    request_id = resp.headers["X-Request-Id"]
+    for _ in range(20):  # log lines are written just after the response
+        raw = stack.functions.log_path.read_text().splitlines()
+        lines = [json.loads(x) for x in raw if x.startswith("{")]
+        mine = [entry for entry in lines if entry.get("request_id") == request_id]
+        if len(mine) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert {e["message"] for e in mine} >= {"chat turn", "POST /chat 200"}
+    turn = next(e for e in mine if e["message"] == "chat turn")
+    assert turn["severity"] == "INFO" and turn["tenant"] == tenant.id and turn["output_tokens"] > 0
+    log_text = stack.functions.log_path.read_text()
+    assert text not in log_text and "secret reply words" not in log_text
