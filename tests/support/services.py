@@ -7,6 +7,7 @@ group and is stopped by PID (the group's leader), so nothing outlives a run.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -96,7 +97,18 @@ def _spawn(
 def wait_http(
     service: Service, path: str = "/", timeout: float = 60.0, ok_status: tuple[int, ...] = ()
 ) -> None:
-    """Wait until the service answers HTTP on `path` (any status unless ok_status is given)."""
+    """Wait until the service answers HTTP on `path` (any status unless ok_status is given).
+
+    On any failure the service is stopped before the error propagates: nothing leaks.
+    """
+    try:
+        _wait_http(service, path, timeout, ok_status)
+    except BaseException:
+        service.stop()
+        raise
+
+
+def _wait_http(service: Service, path: str, timeout: float, ok_status: tuple[int, ...]) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -110,10 +122,9 @@ def wait_http(
             if not ok_status or exc.code in ok_status:
                 return
             last = exc
-        except (OSError, urllib.error.URLError) as exc:
+        except (OSError, http.client.HTTPException) as exc:
             last = exc
         time.sleep(0.1)
-    service.stop()
     raise TimeoutError(f"{service.name} did not answer on {path}: {last}\n{service.log()}")
 
 
@@ -121,6 +132,7 @@ def wait_tcp(service: Service, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.proc.poll() is not None:
+            service.stop()
             raise RuntimeError(f"{service.name} exited early:\n{service.log()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", service.port), timeout=1):
             return
