@@ -146,3 +146,20 @@ async def poll(predicate: Any, timeout: float = 10.0, interval: float = 0.3) -> 
             return time.monotonic() - started
         assert time.monotonic() - started < timeout, "condition not met in time"
         await asyncio.sleep(interval)
+
+
+async def support_app(admin: Admin, base_url: str, key: str) -> dict[str, Any]:
+    """App `shop` with a `support` assistant on OpenAI gpt-4o (provider, model, credential)."""
+    app = await admin.create("apps", {"name": "Shop", "slug": "shop"})
+    provider, model, cred = await provider_set(admin, "openai", base_url, key, "gpt-4o")
+    assistant = await admin.create(
+        "assistants",
+        {
+            "app_id": app["id"],
+            "name": "Support",
+            "slug": "support",
+            "model_id": model["id"],
+            "credential_id": cred["id"],
+        },
+    )
+    return {"app": app, "provider": provider, "model": model, "cred": cred, "assistant": assistant}

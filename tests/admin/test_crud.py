@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin.helpers import Admin, new_password, provider_set, tenant_with_admin
+from tests.admin.helpers import Admin, new_password, provider_set, support_app, tenant_with_admin
 from tests.e2e.conftest import make_tenant
 
 
 async def _shop(stack, admin: Admin) -> dict:
-    app = await admin.create("apps", {"name": "Shop", "slug": "shop"})
-    provider, model, cred = await provider_set(
-        admin, "openai", stack.aimock.url + "/v1", "sk-test-000000000000", "gpt-4o"
-    )
-    assistant = await admin.create(
-        "assistants",
-        {
-            "app_id": app["id"],
-            "name": "Support",
-            "slug": "support",
-            "model_id": model["id"],
-            "credential_id": cred["id"],
-        },
-    )
-    return {"app": app, "provider": provider, "model": model, "cred": cred, "assistant": assistant}
+    return await support_app(admin, stack.aimock.url + "/v1", "sk-test-000000000000")
 
 
 async def test_duplicate_slugs_and_ids_are_409(stack, http, platform):

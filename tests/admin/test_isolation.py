@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import secrets
 
-from tests.admin.helpers import Admin, new_password, provider_set, tenant_with_admin
+from tests.admin.helpers import Admin, new_password, support_app, tenant_with_admin
 
 
 async def _populate(admin: Admin, aimock: str) -> dict[str, str]:
     """One record of every kind in the admin's tenant; returns {collection: id}."""
-    app = await admin.create("apps", {"name": "Shop", "slug": "shop"})
-    provider, model, cred = await provider_set(
-        admin, "openai", aimock + "/v1", "sk-b-" + secrets.token_hex(8), "gpt-4o"
-    )
-    assistant = await admin.create(
-        "assistants",
-        {
-            "app_id": app["id"],
-            "name": "Support",
-            "slug": "support",
-            "model_id": model["id"],
-            "credential_id": cred["id"],
-        },
+    shop = await support_app(admin, aimock + "/v1", "sk-b-" + secrets.token_hex(8))
+    app, provider, model, cred, assistant = (
+        shop["app"],
+        shop["provider"],
+        shop["model"],
+        shop["cred"],
+        shop["assistant"],
     )
     tool = await admin.create("tools", {"name": "lookup", "url": "https://example.com/hook"})
     user = await admin.create(

@@ -6,23 +6,7 @@ import hashlib
 import secrets
 
 from tests.admin.header_proxy import authorization
-from tests.admin.helpers import marker, poll, provider_set, tenant_with_admin
-
-
-async def _support_app(stack, admin, base_url: str, key: str) -> dict:
-    app = await admin.create("apps", {"name": "Shop", "slug": "shop"})
-    provider, model, cred = await provider_set(admin, "openai", base_url, key, "gpt-4o")
-    assistant = await admin.create(
-        "assistants",
-        {
-            "app_id": app["id"],
-            "name": "Support",
-            "slug": "support",
-            "model_id": model["id"],
-            "credential_id": cred["id"],
-        },
-    )
-    return {"app": app, "provider": provider, "model": model, "cred": cred, "assistant": assistant}
+from tests.admin.helpers import marker, poll, support_app, tenant_with_admin
 
 
 async def test_client_key_is_shown_once_stored_hashed_and_revocable(stack, http, platform):
@@ -30,7 +14,7 @@ async def test_client_key_is_shown_once_stored_hashed_and_revocable(stack, http,
     from common.store.db import get_db, tenant_collection
 
     tenant, admin = await tenant_with_admin(http, platform)
-    shop = await _support_app(stack, admin, stack.aimock.url + "/v1", "sk-" + secrets.token_hex(12))
+    shop = await support_app(admin, stack.aimock.url + "/v1", "sk-" + secrets.token_hex(12))
     created = await admin.post(
         "/client-keys", {"app_id": shop["app"]["id"], "name": "web", "scopes": ["chat"]}
     )
@@ -79,7 +63,7 @@ async def test_client_key_is_shown_once_stored_hashed_and_revocable(stack, http,
 async def test_rotated_credential_is_used_by_the_next_chat(stack, http, platform, header_proxy):
     _, admin = await tenant_with_admin(http, platform)
     old_key, new_key = "sk-old-" + secrets.token_hex(10), "sk-new-" + secrets.token_hex(10)
-    shop = await _support_app(stack, admin, header_proxy.url + "/v1", old_key)
+    shop = await support_app(admin, header_proxy.url + "/v1", old_key)
     client_key = (await admin.create("client-keys", {"app_id": shop["app"]["id"]}))["key"]
     auth = {"Authorization": f"Bearer {client_key}"}
     stack.aimock.add({"match": {"userMessage": "rotate-"}, "response": {"content": "rotated ok"}})

@@ -90,6 +90,20 @@ def _create_bucket(storage: Service, bucket: str) -> None:
             raise
 
 
+def _serve(bundle: Path, venv: Path, env: dict[str, str], log_path: Path, name: str) -> Service:
+    """The bare `functions-framework` command, as the buildpack runs it, from the bundle folder."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "functions-framework")],
+            cwd=bundle,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Service(name, proc, int(env["PORT"]), log_path, env)
+
+
 @pytest.fixture()
 def sample_root(tmp_path: Path) -> Path:
     """The real runtime plus one sample tenant, so the real tenants are not needed."""
@@ -133,18 +147,7 @@ def test_bundle_serves_health_in_a_fresh_venv(
         "SECRETS_BACKEND": "local",
         "LOCAL_SECRETS_FILE": str(secrets_file),
     }
-    log_path = tmp_path / "functions-framework.log"
-    with log_path.open("wb") as log:
-        # The bare command, as the buildpack runs it; the bundle folder is the working directory.
-        proc = subprocess.Popen(
-            [str(venv / "bin" / "functions-framework")],
-            cwd=bundle,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    service = Service("bundle-health", proc, port, log_path, env)
+    service = _serve(bundle, venv, env, tmp_path / "functions-framework.log", "bundle-health")
     try:
         wait_http(service, "/health", timeout=90)
         with urllib.request.urlopen(f"{service.url}/health", timeout=10) as resp:
@@ -187,17 +190,7 @@ async def test_bundle_serves_chat_in_a_fresh_venv(sample_root: Path, tmp_path: P
         "TENANT_ID": TENANT,
         **{k: v for k, v in stack.env.items() if k != "TENANTS_DIR"},
     }
-    log_path = tmp_path / "functions-framework-chat.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(venv / "bin" / "functions-framework")],
-            cwd=bundle_dir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    service = Service("bundle-chat", proc, port, log_path, env)
+    service = _serve(bundle_dir, venv, env, tmp_path / "functions-framework-chat.log", "bundle-chat")
     try:
         wait_http(service, "/", timeout=90)
         request = urllib.request.Request(
