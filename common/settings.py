@@ -57,6 +57,13 @@ class Settings:
     retry_max_delay_s: float = field(default_factory=lambda: _float("RETRY_MAX_DELAY_S", 8.0))
     history_max_messages: int = field(default_factory=lambda: _int("HISTORY_MAX_MESSAGES", 100))
 
+    # Rate limits and budgets (common/chat/limits.py), and the cap on a Firestore
+    # operation on the request path (common/store/errors.py).
+    rate_limit_per_minute: int = field(default_factory=lambda: _int("RATE_LIMIT_PER_MINUTE", 600))
+    budget_cache_s: float = field(default_factory=lambda: _float("BUDGET_CACHE_S", 5.0))
+    firestore_deadline_s: float = field(default_factory=lambda: _float("FIRESTORE_DEADLINE_S", 8.0))
+    admin_token_ttl_s: int = field(default_factory=lambda: _int("ADMIN_TOKEN_TTL_S", 30 * 60))
+
     # Origins allowed to call from a browser (CORS); "*" allows any.
     cors_allow_origins: tuple[str, ...] = field(default_factory=lambda: _list("CORS_ALLOW_ORIGINS") or ("*",))
 

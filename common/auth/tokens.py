@@ -13,7 +13,6 @@ created on first use, under a lock so one process never mints two.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import time
 import uuid
@@ -38,8 +37,8 @@ _lock: asyncio.Lock | None = None
 
 def token_ttl_s() -> int:
     """`ADMIN_TOKEN_TTL_S` (default 1800): how long a login lasts."""
-    raw = os.environ.get("ADMIN_TOKEN_TTL_S", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_TTL_S
+    ttl = get_settings().admin_token_ttl_s
+    return ttl if ttl > 0 else DEFAULT_TTL_S
 
 
 @dataclass(frozen=True)

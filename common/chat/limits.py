@@ -5,25 +5,23 @@ Rate limits are token buckets held in each instance's memory: they cost no
 I/O on the request path, and the effective limit across a deployment is the
 per-key limit times the number of instances (size `max-instances`
 accordingly). Budgets compare today's usage counters (UTC day, read at most
-every `BUDGET_CACHE_S` seconds per tenant and instance) with the tenant's
+every `budget_cache_s` seconds (setting `BUDGET_CACHE_S`) per tenant and instance) with the tenant's
 `daily_token_budget` / `daily_cost_budget`; they stop new turns once a
 budget is spent, so a tenant can overshoot by the turns in flight.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from common.chat.access import Caller
 from common.errors import RateLimited
+from common.settings import get_settings
 from common.store.db import RPC_TIMEOUT_S, tenant_collection
 from common.store.errors import firestore_guard
 
-DEFAULT_RPM = int(os.environ.get("RATE_LIMIT_PER_MINUTE", "600"))
-BUDGET_CACHE_S = float(os.environ.get("BUDGET_CACHE_S", "5"))
 _MAX_BUCKETS = 50_000
 
 
@@ -57,7 +55,7 @@ def take(key_id: str, per_minute: int, now: float | None = None) -> float:
 async def _today(tenant: str) -> tuple[int, float]:
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     cached = _spent.get(tenant)
-    if cached and cached[1] == day and time.monotonic() - cached[0] < BUDGET_CACHE_S:
+    if cached and cached[1] == day and time.monotonic() - cached[0] < get_settings().budget_cache_s:
         return cached[2], cached[3]
     from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -79,7 +77,7 @@ def _seconds_to_midnight() -> float:
 
 
 async def check(c: Caller) -> None:
-    wait = take(c.key.key_id, c.app.rate_limit_per_minute or DEFAULT_RPM)
+    wait = take(c.key.key_id, c.app.rate_limit_per_minute or get_settings().rate_limit_per_minute)
     if wait > 0:
         raise RateLimited("rate limit exceeded for this client key", retry_after=wait)
     tenant = c.cfg.tenant

@@ -8,13 +8,11 @@ by default) so an outage answers 503 quickly instead of holding the caller.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from common.errors import DependencyUnavailable
-
-DEADLINE_S = float(os.environ.get("FIRESTORE_DEADLINE_S", "8"))
+from common.settings import get_settings
 
 _TRANSIENT = (
     "ServiceUnavailable",
@@ -36,7 +34,7 @@ def is_outage(exc: BaseException) -> bool:
 @asynccontextmanager
 async def firestore_guard() -> AsyncIterator[None]:
     try:
-        async with asyncio.timeout(DEADLINE_S):
+        async with asyncio.timeout(get_settings().firestore_deadline_s):
             yield
     except Exception as exc:
         if is_outage(exc):
