@@ -3,6 +3,10 @@
 Message ids are time-ordered (`{ns:020d}-{random}`), so concurrent turns on
 one thread are all kept, in arrival order, without a transaction: the history
 of a turn is "every message whose id sorts before mine".
+
+Every call here is on a chat turn's path, so it goes through `common.store.wire`
+(plain protobuf on the client's channel) rather than the high-level client; the
+stored documents are the same either way.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from common.store.db import RPC_TIMEOUT_S, get_db, tenant_collection
+from common.store import wire
 from common.store.errors import firestore_guard
 
 
@@ -50,8 +54,12 @@ class Thread:
         }
 
 
-def _messages(tenant: str, thread_id: str) -> Any:
-    return tenant_collection(tenant, "threads").document(thread_id).collection("messages")
+def _thread_name(tenant: str, thread_id: str) -> str:
+    return wire.doc_name("tenants", tenant, "threads", thread_id)
+
+
+def _message_name(tenant: str, thread_id: str, message_id: str) -> str:
+    return wire.doc_name("tenants", tenant, "threads", thread_id, "messages", message_id)
 
 
 async def create_thread(tenant: str, app_id: str, assistant_id: str, metadata: dict[str, Any]) -> Thread:
@@ -65,7 +73,7 @@ async def create_thread(tenant: str, app_id: str, assistant_id: str, metadata: d
         "updated_at": ts,
     }
     async with firestore_guard():
-        await tenant_collection(tenant, "threads").document(thread.id).create(data, timeout=RPC_TIMEOUT_S)
+        await wire.commit([wire.create(_thread_name(tenant, thread.id), data)])
     _remember(tenant, thread)
     return thread
 
@@ -95,12 +103,11 @@ async def get_thread(tenant: str, thread_id: str) -> Thread | None:
     if known is not None:
         return known
     async with firestore_guard():
-        snap = await tenant_collection(tenant, "threads").document(thread_id).get(timeout=RPC_TIMEOUT_S)
-    if not snap.exists:
+        d = await wire.get(_thread_name(tenant, thread_id))
+    if d is None:
         return None
-    d = snap.to_dict() or {}
     thread = Thread(
-        snap.id,
+        thread_id,
         d.get("app_id", ""),
         d.get("assistant_id", ""),
         d.get("metadata") or {},
@@ -117,37 +124,39 @@ async def add_message(
     mid = message_id or new_message_id()
     data = {**message, "seq": mid, "created_at": message.get("created_at") or now()}
     async with firestore_guard():
-        await _messages(tenant, thread_id).document(mid).create(data, timeout=RPC_TIMEOUT_S)
+        await wire.commit([wire.create(_message_name(tenant, thread_id, mid), data)])
     return mid
 
 
 async def history(tenant: str, thread_id: str, before_id: str, limit: int) -> list[dict[str, Any]]:
     """The last `limit` messages with ids before `before_id`, oldest first."""
-    from google.cloud.firestore import Query
-
     # `seq` mirrors the document id: Firestore cannot scan document ids descending.
-    query = (
-        _messages(tenant, thread_id)
-        .where(filter=_lt("seq", before_id))
-        .order_by("seq", direction=Query.DESCENDING)
-        .limit(limit)
-    )
     async with firestore_guard():
-        docs = [d async for d in query.stream(timeout=RPC_TIMEOUT_S)]
+        docs = await wire.query(
+            _thread_name(tenant, thread_id),
+            "messages",
+            order_by="seq",
+            descending=True,
+            where=("seq", "<", before_id),
+            limit=limit,
+        )
     return [_public(d) for d in reversed(docs)]
 
 
 async def list_messages(tenant: str, thread_id: str, limit: int, after: str | None) -> list[dict[str, Any]]:
-    query = _messages(tenant, thread_id).order_by("seq")
-    if after:
-        query = query.where(filter=_gt("seq", after))
     async with firestore_guard():
-        docs = [d async for d in query.limit(limit).stream(timeout=RPC_TIMEOUT_S)]
+        docs = await wire.query(
+            _thread_name(tenant, thread_id),
+            "messages",
+            order_by="seq",
+            where=("seq", ">", after) if after else None,
+            limit=limit,
+        )
     return [_public(d) for d in docs]
 
 
-def _public(doc: Any) -> dict[str, Any]:
-    data = doc.to_dict() or {}
+def _public(doc: wire.Doc) -> dict[str, Any]:
+    data = dict(doc.data)
     data.pop("seq", None)
     return {"id": doc.id, **data}
 
@@ -160,30 +169,19 @@ async def finish_turn(
     usage_doc: tuple[str, dict[str, Any]] | None,
 ) -> None:
     """Store the reply, touch the thread and count usage in one atomic commit."""
-    from google.cloud.firestore import Increment
-
-    db_batch = get_db().batch()
     ts = now()
-    db_batch.create(
-        _messages(tenant, thread_id).document(message_id), {**message, "seq": message_id, "created_at": ts}
-    )
-    db_batch.update(tenant_collection(tenant, "threads").document(thread_id), {"updated_at": ts})
+    writes = [
+        wire.create(
+            _message_name(tenant, thread_id, message_id), {**message, "seq": message_id, "created_at": ts}
+        ),
+        wire.update(_thread_name(tenant, thread_id), {"updated_at": ts}),
+    ]
     if usage_doc:
         doc_id, counters = usage_doc
-        fields: dict[str, Any] = {k: Increment(v) for k, v in counters.items() if isinstance(v, int | float)}
-        fields.update({k: v for k, v in counters.items() if not isinstance(v, int | float)})
-        db_batch.set(tenant_collection(tenant, "usage").document(doc_id), fields, merge=True)
+        increments = {
+            k: v for k, v in counters.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        fields = {k: v for k, v in counters.items() if k not in increments}
+        writes.append(wire.merge(wire.doc_name("tenants", tenant, "usage", doc_id), fields, increments))
     async with firestore_guard():
-        await db_batch.commit(timeout=RPC_TIMEOUT_S)
-
-
-def _lt(path: Any, value: Any) -> Any:
-    from google.cloud.firestore import FieldFilter
-
-    return FieldFilter(path, "<", value)
-
-
-def _gt(path: Any, value: Any) -> Any:
-    from google.cloud.firestore import FieldFilter
-
-    return FieldFilter(path, ">", value)
+        await wire.commit(writes)

@@ -141,12 +141,18 @@ def wait_tcp(service: Service, timeout: float = 60.0) -> None:
     raise TimeoutError(f"{service.name} did not listen on {service.port}\n{service.log()}")
 
 
+def firestore_impl() -> str:
+    """`gcloud` when gcloud is installed (the reference implementation), else `node` (npm's)."""
+    if shutil.which("gcloud") and os.environ.get("FIRESTORE_EMULATOR_IMPL", "gcloud") == "gcloud":
+        return "gcloud"
+    return "node"
+
+
 def start_firestore() -> Service:
-    """gcloud's emulator when installed (the reference implementation), else the npm one."""
+    """gcloud's emulator when installed, else the npm one (`firestore_impl`)."""
     port = free_port()
-    gcloud = shutil.which("gcloud")
-    if gcloud and os.environ.get("FIRESTORE_EMULATOR_IMPL", "gcloud") == "gcloud":
-        cmd = [gcloud, "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}", "--quiet"]
+    if firestore_impl() == "gcloud":
+        cmd = ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}", "--quiet"]
     else:
         cmd = ["node", str(ROOT / "tests" / "support" / "firestore_emulator.mjs"), str(port)]
     svc = _spawn("firestore", cmd, port)
