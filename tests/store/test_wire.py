@@ -95,7 +95,10 @@ async def test_query_filters_orders_and_limits(stack):
     assert [d.id for d in await wire.query(parent, "items", order_by="seq")] == ["a", "b", "c", "d"]
     got = await wire.query(parent, "items", order_by="seq", descending=True, where=("seq", "<", "d"), limit=2)
     assert [(d.id, d.data) for d in got] == [("c", {"seq": "c"}), ("b", {"seq": "b"})]
-    assert [d.id for d in await wire.query(parent, "items", order_by="seq", where=("seq", ">", "b"))] == ["c", "d"]
+    assert [d.id for d in await wire.query(parent, "items", order_by="seq", where=("seq", ">", "b"))] == [
+        "c",
+        "d",
+    ]
 
 
 def _rpc_error(code: grpc.StatusCode) -> grpc.aio.AioRpcError:
