@@ -43,7 +43,7 @@ def serve(port: int, out: Path) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
 
 
-async def drive(infra: Infra, turns: int, client: str, out: Path) -> None:
+async def drive(infra: Infra, turns: int, client: str, out: Path, stream: bool = False) -> None:
     port = free_port()
     env = {**infra.env, "PROVIDER_HTTP_CLIENT": client, "RATE_LIMIT_PER_MINUTE": "100000000"}
     cmd = [sys.executable, "-m", "bench.profile", "--serve", str(port), "--out", str(out)]
@@ -52,25 +52,23 @@ async def drive(infra: Infra, turns: int, client: str, out: Path) -> None:
         wait_http(child, "/health", timeout=60)
         scenario = add_fixtures(infra)
         ids = await fresh_tenant(infra, scenario, turns + 51)
-        first = await load.run(
-            "first", service_requests(child, scenario, ids[:1], scenario.plain, False, "p"), 1
-        )
+        text = scenario.stream if stream else scenario.plain
+        first = await load.run("first", service_requests(child, scenario, ids[:1], text, stream, "p"), 1)
         if first.errors:
             raise RuntimeError(first.summary())
-        capture_upstream(infra, scenario, scenario.plain)
-        warm = service_requests(child, scenario, ids[1:51], scenario.plain, False, "pw")
+        capture_upstream(infra, scenario, text)
+        warm = service_requests(child, scenario, ids[1:51], text, stream, "pw")
         await load.run("warm", warm, 1)
         os.kill(child.proc.pid, signal.SIGUSR1)
-        run = await load.run(
-            "profiled", service_requests(child, scenario, ids[51:], scenario.plain, False, "pp"), 1
-        )
+        run = await load.run("profiled", service_requests(child, scenario, ids[51:], text, stream, "pp"), 1)
         os.kill(child.proc.pid, signal.SIGUSR2)
         for _ in range(100):
             if out.exists() and out.stat().st_size:
                 break
             await asyncio.sleep(0.05)
         print(
-            f"{turns} warm /chat at c=1 under cProfile ({client}): {run.latency_ms()} ms, {run.errors} errors"
+            f"{turns} warm {'streamed ' if stream else ''}/chat at c=1 under cProfile ({client}): "
+            f"{run.latency_ms()} ms, {run.errors} errors"
         )
     finally:
         child.stop()
@@ -124,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument("--stream", action="store_true", help="profile streamed turns (SSE)")
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.out)
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     backing: list[Service] = []
     try:
         infra = start_infra(workdir / "secrets.json", backing)
-        asyncio.run(drive(infra, args.turns, args.client, out))
+        asyncio.run(drive(infra, args.turns, args.client, out, args.stream))
         report(out, args.turns, args.top)
     finally:
         for svc in reversed(backing):
