@@ -20,19 +20,21 @@ async def _timed(n: int, op: Callable[[int], Awaitable[Any]]) -> dict[str, float
 
 
 async def probe(tenant: str, thread_ids: list[str], app: str, assistant: str) -> dict[str, dict[str, float]]:
-    """Sequential (c=1) timings of each Firestore call a non-streamed turn makes."""
+    """Sequential (c=1) timings of each Firestore call a turn can make: a first turn reads the
+    thread, writes the user message with the thread's `has_messages` and commits the reply; a
+    later one queries the history instead of reading the thread."""
     from common.store import threads
 
     n = len(thread_ids)
 
     async def get(i: int) -> None:
-        await threads.get_thread(tenant, thread_ids[i])
+        await threads.get_thread(tenant, thread_ids[i], fresh=True)
 
     async def history(i: int) -> None:
         await threads.history(tenant, thread_ids[i], threads.new_message_id(), 100)
 
     async def add(i: int) -> None:
-        await threads.add_message(tenant, thread_ids[i], {"role": "user", "content": "probe"})
+        await threads.add_message(tenant, thread_ids[i], {"role": "user", "content": "probe"}, first=True)
 
     async def commit(i: int) -> None:
         usage = ("probe", {"day": "probe", "app_id": app, "assistant_id": assistant, "requests": 1})

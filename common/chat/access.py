@@ -6,7 +6,6 @@ assistant) answers 404, never 403, so ids do not leak (SPEC §5).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,20 +60,29 @@ class Prefetched:
 
 
 async def thread_with_history(c: Caller, thread_id: str) -> Prefetched:
-    """Read the thread and its history concurrently: one Firestore round trip before the
-    user message is written, instead of two, on a thread this instance has not seen.
-    History of a thread outside the key's app is read but dropped with the 404."""
+    """The thread and its history, in one Firestore round trip before the user message is
+    written: on a thread this instance knows to have messages, the history query; else a
+    read of the thread, which also says whether there is any history to query (a thread's
+    first turn, usually on an instance that did not create it, has none)."""
     if not threads.valid_id(thread_id):
         raise NotFound("thread not found")
     user_message_id = threads.new_message_id()
     limit = get_settings().history_max_messages
-    history = asyncio.ensure_future(threads.history(c.tenant, thread_id, user_message_id, limit))
-    try:
-        thread = await thread_of(c, thread_id)
-    except BaseException:
-        history.cancel()
-        raise
-    return Prefetched(thread, user_message_id, await history)
+    known = threads.known_thread(c.tenant, thread_id)
+    if known is not None and known.has_messages:
+        thread = known
+    else:
+        found = await threads.get_thread(c.tenant, thread_id, fresh=True)
+        if found is None:
+            raise NotFound("thread not found")
+        thread = found
+    if thread.app_id != c.app.id:
+        raise NotFound("thread not found")
+    if thread.has_messages is False:
+        return Prefetched(thread, user_message_id, [])
+    return Prefetched(
+        thread, user_message_id, await threads.history(c.tenant, thread_id, user_message_id, limit)
+    )
 
 
 async def thread_of(c: Caller, thread_id: str) -> Thread:

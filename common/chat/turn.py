@@ -102,14 +102,17 @@ async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
     resolved = await resolve(turn.tenant, turn.cfg, assistant)
     turn.toolset = toolset_for(turn.tenant, turn.cfg, assistant, default_timeout_s=settings.tool_timeout_s)
     user_message = {"role": "user", "content": turn.user_text, "status": "complete"}
+    first = not turn.thread.has_messages
     if turn.prefetched_history is not None:
         stored_history = turn.prefetched_history
-        await threads.add_message(turn.tenant, turn.thread.id, user_message, turn.user_message_id)
+        await threads.add_message(
+            turn.tenant, turn.thread.id, user_message, turn.user_message_id, first=first
+        )
     else:
         turn.user_message_id = threads.new_message_id()
         stored_history, _ = await asyncio.gather(
             threads.history(turn.tenant, turn.thread.id, turn.user_message_id, settings.history_max_messages),
-            threads.add_message(turn.tenant, turn.thread.id, user_message, turn.user_message_id),
+            threads.add_message(turn.tenant, turn.thread.id, user_message, turn.user_message_id, first=first),
         )
     primary = resolved[0][0].model
     budget = context_budget(
@@ -329,16 +332,22 @@ async def _shielded(job: Coroutine[Any, Any, None]) -> None:
 
 
 async def events(turn: Turn) -> AsyncIterator[Event]:
-    """Prepare (errors raise before anything is sent), then yield the turn's events."""
+    """Prepare (errors raise before anything is sent), then yield the turn's events.
+
+    The model call starts here, not when the caller first iterates: it overlaps
+    sending the response headers (and the `thread` event), and events wait in the
+    queue meanwhile. A caller that never iterates still gets the turn completed
+    and stored.
+    """
     candidates = await prepare(turn)
-    return _drain(turn, candidates)
-
-
-async def _drain(turn: Turn, candidates: list[tuple[Route, Candidate]]) -> AsyncIterator[Event]:
     queue: asyncio.Queue[Event | None] = asyncio.Queue()
     producer = asyncio.get_running_loop().create_task(_produce(turn, candidates, queue))
     _background.add(producer)
     producer.add_done_callback(_background.discard)
+    return _drain(queue, producer)
+
+
+async def _drain(queue: asyncio.Queue[Event | None], producer: asyncio.Task[None]) -> AsyncIterator[Event]:
     ended = False
     try:
         while True:

@@ -4,6 +4,12 @@ Message ids are time-ordered (`{ns:020d}-{random}`), so concurrent turns on
 one thread are all kept, in arrival order, without a transaction: the history
 of a turn is "every message whose id sorts before mine".
 
+A thread document says whether it `has_messages` (False when created, True from its
+first user message on, never back): a thread's first turn, the most common turn on
+an instance that did not create the thread, reads the thread and skips the history
+query. A document without the field (written before it existed, or by another tool)
+counts as having messages, and gets the field on its next turn.
+
 Every call here is on a chat turn's path, so it goes through `common.store.wire`
 (plain protobuf on the client's channel) rather than the high-level client; the
 stored documents are the same either way.
@@ -42,6 +48,9 @@ class Thread:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # False: no message yet, as of the read or creation; True: has some (final once seen);
+    # None: unknown.
+    has_messages: bool | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -64,13 +73,14 @@ def _message_name(tenant: str, thread_id: str, message_id: str) -> str:
 
 async def create_thread(tenant: str, app_id: str, assistant_id: str, metadata: dict[str, Any]) -> Thread:
     ts = now()
-    thread = Thread(new_thread_id(), app_id, assistant_id, metadata, ts, ts)
+    thread = Thread(new_thread_id(), app_id, assistant_id, metadata, ts, ts, has_messages=False)
     data = {
         "app_id": app_id,
         "assistant_id": assistant_id,
         "metadata": metadata,
         "created_at": ts,
         "updated_at": ts,
+        "has_messages": False,
     }
     async with firestore_guard():
         await wire.commit([wire.create(_thread_name(tenant, thread.id), data)])
@@ -95,12 +105,19 @@ def valid_id(thread_id: str) -> bool:
     return bool(thread_id) and "/" not in thread_id and len(thread_id) <= 128
 
 
-async def get_thread(tenant: str, thread_id: str) -> Thread | None:
-    """The thread, from this instance's memory when seen before (its identity is immutable)."""
+def known_thread(tenant: str, thread_id: str) -> Thread | None:
+    """The thread if this instance has seen it (its app and assistant are current; only a
+    True `has_messages` is)."""
+    return _known.get((tenant, thread_id))
+
+
+async def get_thread(tenant: str, thread_id: str, *, fresh: bool = False) -> Thread | None:
+    """The thread, from this instance's memory when seen before (its identity is immutable);
+    `fresh` reads the document anyway, for a current `has_messages`."""
     if not valid_id(thread_id):
         return None
     known = _known.get((tenant, thread_id))
-    if known is not None:
+    if known is not None and not (fresh and not known.has_messages):
         return known
     async with firestore_guard():
         d = await wire.get(_thread_name(tenant, thread_id))
@@ -113,18 +130,32 @@ async def get_thread(tenant: str, thread_id: str) -> Thread | None:
         d.get("metadata") or {},
         d.get("created_at"),
         d.get("updated_at"),
+        has_messages=d.get("has_messages"),  # None: written without the flag
     )
     _remember(tenant, thread)
     return thread
 
 
 async def add_message(
-    tenant: str, thread_id: str, message: dict[str, Any], message_id: str | None = None
+    tenant: str,
+    thread_id: str,
+    message: dict[str, Any],
+    message_id: str | None = None,
+    *,
+    first: bool = False,
 ) -> str:
+    """Store one message; `first` (the thread may have none yet) also sets `has_messages`,
+    in the same commit, which then also fails (NotFound) if the thread does not exist."""
     mid = message_id or new_message_id()
     data = {**message, "seq": mid, "created_at": message.get("created_at") or now()}
+    writes = [wire.create(_message_name(tenant, thread_id, mid), data)]
+    if first:
+        writes.append(wire.update(_thread_name(tenant, thread_id), {"has_messages": True}))
     async with firestore_guard():
-        await wire.commit([wire.create(_message_name(tenant, thread_id, mid), data)])
+        await wire.commit(writes)
+    known = _known.get((tenant, thread_id))
+    if first and known is not None:
+        known.has_messages = True
     return mid
 
 
