@@ -24,11 +24,13 @@ a whole with ALREADY_EXISTS and is taken as success (nothing is applied twice).
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from common.store.db import RPC_TIMEOUT_S, get_db
@@ -100,11 +102,12 @@ def doc_name(*path: str) -> str:
     return f"{_stubs().database}/documents/" + "/".join(path)
 
 
-def _pb() -> Any:
+@functools.cache
+def pb() -> SimpleNamespace:
     """Plain protobuf classes (imported on first use: nothing of this at import time)."""
     from google.cloud.firestore_v1.types import common, document, firestore, query, write
 
-    return _Pb(
+    return SimpleNamespace(
         value=document.Value.pb(),
         array=document.ArrayValue.pb(),
         map=document.MapValue.pb(),
@@ -118,32 +121,6 @@ def _pb() -> Any:
         run_query=firestore.RunQueryRequest.pb(),
         commit=firestore.CommitRequest.pb(),
     )
-
-
-@dataclass(frozen=True)
-class _Pb:
-    value: Any
-    array: Any
-    map: Any
-    document: Any
-    write: Any
-    transform: Any
-    precondition: Any
-    mask: Any
-    structured_query: Any
-    batch_get: Any
-    run_query: Any
-    commit: Any
-
-
-_PB: _Pb | None = None
-
-
-def pb() -> _Pb:
-    global _PB
-    if _PB is None:
-        _PB = _pb()
-    return _PB
 
 
 # --- values -------------------------------------------------------------------------------
