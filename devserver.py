@@ -135,8 +135,15 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second signal (make forwards one; an impatient second Ctrl-C) must not cut the
+        # cleanup short and orphan an emulator.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for svc in reversed(started):
-            svc.stop()
+            try:
+                svc.stop()
+            except Exception as exc:  # keep stopping the others
+                _say(f"could not stop {svc.name}: {exc}")
 
 
 if __name__ == "__main__":
