@@ -56,6 +56,10 @@ class Settings:
     retry_base_delay_s: float = field(default_factory=lambda: _float("RETRY_BASE_DELAY_S", 0.25))
     retry_max_delay_s: float = field(default_factory=lambda: _float("RETRY_MAX_DELAY_S", 8.0))
     history_max_messages: int = field(default_factory=lambda: _int("HISTORY_MAX_MESSAGES", 100))
+    # On a thread an instance has not seen: query the history while reading the thread
+    # (`always`), only once the thread says it has messages (`never`), or as the instance
+    # learns pays off (`auto`; see `common.chat.access.SpeculationGauge`).
+    history_prefetch: str = field(default_factory=lambda: os.environ.get("HISTORY_PREFETCH", "auto"))
 
     # Rate limits and budgets (common/chat/limits.py), and the cap on a Firestore
     # operation on the request path (common/store/errors.py).

@@ -22,10 +22,11 @@ def marker(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture(scope="module")
-def other_instance(stack: Stack) -> Iterator[Service]:
-    """A second functions process on the same emulators: another instance of the service."""
-    svc = start_functions(stack.env)
+@pytest.fixture(scope="module", params=["always", "never"])
+def other_instance(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Service]:
+    """A second functions process on the same emulators: another instance of the service,
+    querying history on an unseen thread while reading it, or only after (HISTORY_PREFETCH)."""
+    svc = start_functions({**stack.env, "HISTORY_PREFETCH": request.param})
     yield svc
     svc.stop()
 
