@@ -118,10 +118,9 @@ async def thread_with_history(c: Caller, thread_id: str) -> Prefetched:
             return Prefetched(thread, user_message_id, [])
         return Prefetched(thread, user_message_id, await (early or query()))
     finally:
-        if early is not None and not early.done():
-            early.cancel()
-        if early is not None:  # its error, if any, is not ours when we did not wait for it
-            early.add_done_callback(lambda t: t.cancelled() or t.exception())
+        if early is not None:  # not waited for when the thread has no messages (or a 404)
+            early.cancel()  # a no-op once done
+            early.add_done_callback(lambda t: t.cancelled() or t.exception())  # never "not retrieved"
 
 
 async def thread_of(c: Caller, thread_id: str) -> Thread:

@@ -117,7 +117,7 @@ async def get_thread(tenant: str, thread_id: str, *, fresh: bool = False) -> Thr
     if not valid_id(thread_id):
         return None
     known = _known.get((tenant, thread_id))
-    if known is not None and not (fresh and not known.has_messages):
+    if known is not None and not fresh:
         return known
     async with firestore_guard():
         d = await wire.get(_thread_name(tenant, thread_id))

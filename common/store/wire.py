@@ -38,6 +38,13 @@ from common.store.db import RPC_TIMEOUT_S, get_db
 _SIMPLE_FIELD = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 _READ_RETRY = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "INTERNAL")
 _WRITE_RETRY = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
+_OPERATORS = {
+    "<": "LESS_THAN",
+    "<=": "LESS_THAN_OR_EQUAL",
+    ">": "GREATER_THAN",
+    ">=": "GREATER_THAN_OR_EQUAL",
+    "==": "EQUAL",
+}
 
 
 @dataclass
@@ -276,13 +283,6 @@ async def query(
     """
     rpc = _stubs()
     Q = pb().structured_query
-    ops = {
-        "<": Q.FieldFilter.Operator.LESS_THAN,
-        "<=": Q.FieldFilter.Operator.LESS_THAN_OR_EQUAL,
-        ">": Q.FieldFilter.Operator.GREATER_THAN,
-        ">=": Q.FieldFilter.Operator.GREATER_THAN_OR_EQUAL,
-        "==": Q.FieldFilter.Operator.EQUAL,
-    }
     direction = Q.Direction.DESCENDING if descending else Q.Direction.ASCENDING
     q = Q(
         from_=[Q.CollectionSelector(collection_id=collection)],
@@ -292,7 +292,9 @@ async def query(
         field, op, value = where
         q.where.field_filter.CopyFrom(
             Q.FieldFilter(
-                field=Q.FieldReference(field_path=_field_path(field)), op=ops[op], value=encode(value)
+                field=Q.FieldReference(field_path=_field_path(field)),
+                op=Q.FieldFilter.Operator.Value(_OPERATORS[op]),
+                value=encode(value),
             )
         )
     if limit is not None:

@@ -32,14 +32,16 @@ def _descendants(pid: int) -> set[int]:
 
 
 def _alive(pids: set[int]) -> set[int]:
-    return {p for p in pids if Path(f"/proc/{p}").exists() and "(zombie)" not in _state(p)}
-
-
-def _state(pid: int) -> str:
-    try:
-        return "(zombie)" if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" else ""
-    except OSError:
-        return ""
+    """Those of `pids` still running (a zombie has finished, only not been reaped)."""
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
 
 
 def test_make_dev_chats_without_keys_and_stops_everything_it_started(tmp_path):
