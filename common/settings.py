@@ -67,6 +67,13 @@ class Settings:
     budget_cache_s: float = field(default_factory=lambda: _float("BUDGET_CACHE_S", 5.0))
     firestore_deadline_s: float = field(default_factory=lambda: _float("FIRESTORE_DEADLINE_S", 8.0))
     admin_token_ttl_s: int = field(default_factory=lambda: _int("ADMIN_TOKEN_TTL_S", 30 * 60))
+    # Where platform admins log in (named in the error a per-tenant admin gives them).
+    platform_admin_url: str = field(default_factory=lambda: os.environ.get("PLATFORM_ADMIN_URL", ""))
+    # Proxies in front of us that append the client address to X-Forwarded-For (login
+    # throttling counts per client address). Cloud Run / Functions (K_SERVICE set): 1.
+    trusted_proxy_hops: int = field(
+        default_factory=lambda: _int("TRUSTED_PROXY_HOPS", 1 if os.environ.get("K_SERVICE") else 0)
+    )
 
     # Origins allowed to call from a browser (CORS); "*" allows any.
     cors_allow_origins: tuple[str, ...] = field(default_factory=lambda: _list("CORS_ALLOW_ORIGINS") or ("*",))

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from common.auth.roles import Principal
-from common.config.models import SLUG
+from common.config.models import RESERVED_TENANT_IDS, SLUG
 from common.errors import NotFound, ValidationFailed
 from common.http.request import read_json, validate
 from common.http.routing import Ctx
@@ -132,7 +132,7 @@ async def tenant_exists(tenant: str) -> bool:
     from common.config.source import GCS_TIMEOUT_S, storage_client
     from common.store import records
 
-    if not _SLUG_RE.match(tenant):
+    if not _SLUG_RE.match(tenant) or tenant in RESERVED_TENANT_IDS:
         return False
     doc = await records.get_tenant(tenant)
     if doc is not None:

@@ -36,7 +36,7 @@ from common.admin import (
 )
 from common.admin.context import Call, Scope, resolve_tenant
 from common.admin.record_models import MODELS, CollectionModels
-from common.auth import users
+from common.auth import throttle, users
 from common.auth.roles import Access, Principal, allows
 from common.config.models import IDENT, Assistant, Bundle, Model, Tenant
 from common.errors import Forbidden, NotFound
@@ -82,7 +82,11 @@ def op(route: str, handler: AdminHandler, access: Access, summary: str, **kw: An
 
 async def _login(call: Call) -> Response:
     body = await call.body(schemas.LoginRequest)
-    token, ttl = await users.login(body.username, body.password)
+    request = call.ctx.request
+    address = throttle.client_address(
+        request.client.host if request.client else None, request.headers.getlist("x-forwarded-for")
+    )
+    token, ttl = await users.login(body.username, body.password, address)
     return json_response({"access_token": token, "token_type": "bearer", "expires_in": ttl})
 
 

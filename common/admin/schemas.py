@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.auth.roles import Role
 from common.auth.users import USERNAME_PATTERN
-from common.config.models import IDENT, SLUG, Assistant
+from common.config.models import IDENT, SLUG, Assistant, refuse_reserved_tenant
 
 
 class Body(BaseModel):
@@ -63,6 +63,8 @@ class TenantCreate(Body):
     id: str = Field(default=None, pattern=SLUG, description="generated when absent")  # type: ignore[assignment]
     name: str = Field(default="", max_length=256)
     is_active: bool = True
+
+    _not_reserved = field_validator("id")(refuse_reserved_tenant)
 
 
 class TenantPatch(Body):

@@ -10,6 +10,10 @@
 - Nobody can delete, deactivate or demote themselves (409 / 422), so the last
   platform admin cannot lock everyone out by accident.
 - Users of another tenant answer 404, never 403.
+- Usernames (and user ids) are global: one login form serves every tenant.
+  A taken one is a 409 that says only "username taken" (or "username or id
+  taken"): no id, username or tenant of the holder, who may be another
+  tenant's user.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ async def create_user(call: Call) -> Response:
             raise ValidationFailed(f"tenant_id: no tenant {tenant!r}", field="tenant_id")
     username = users.normalize_username(body.username)
     if await users.get_by_username(username) is not None:
-        raise Conflict(f"username: {username!r} is taken", field="username")
+        raise Conflict("username taken", field="username")
     ts = now()
     user = UserRecord(
         id=body.id or users.new_user_id(),
@@ -105,7 +109,7 @@ async def create_user(call: Call) -> Response:
     check_storable(user.public())
     users.stage_create(writes.batch, user)
     writes.audit("create", "users", user.id, sorted(body.model_fields_set))
-    await writes.commit(f"username or id taken: {username!r}")
+    await writes.commit("username or id taken")
     return json_response(user.public(), status=201)
 
 

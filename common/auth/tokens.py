@@ -1,19 +1,23 @@
-"""Admin access tokens: JWT, HS256 only, short-lived.
+"""Admin access tokens: JWT, short-lived, two kinds told apart by a pinned algorithm.
 
-The algorithm is pinned on both sides: a token whose header names anything
-but HS256 (`none`, HS512, RS256 with our key as a "public key") is refused
-before its signature is looked at. Tokens carry `aud`/`iss` so a JWT minted
-for another purpose with the same platform key is not an admin token.
+- Platform-admin tokens: EdDSA (Ed25519), `kid: platform`, issuer
+  `assistants-platform`, signed with the platform private key
+  (`common.auth.keys`). Every admin function verifies them with the public
+  key alone, so no tenant identity can mint one.
+- Tenant-user tokens: HS256, `kid: {tenant}`, audience
+  `assistants-admin:{tenant}`, signed with that tenant's own key. A tenant's
+  key can only vouch for its own tenant: a token whose claims name another
+  tenant, or the role `platform_admin`, is refused whatever its signature.
 
-The signing key is the platform secret `platform__jwt__signing-key`. On GCP
-`make bootstrap` creates it; with the local backend (make dev, tests) it is
-created on first use, under a lock so one process never mints two.
+The header's `alg` picks the kind and each kind accepts exactly one
+algorithm with exactly one key type, so the classic confusions fail: `none`,
+HS512, or an HS256 token "signed" with the public key's PEM never reach a
+key that would accept them. A per-tenant deployment (`TENANT_ID`) refuses a
+tenant token for any other tenant before reading a key.
 """
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,24 +25,29 @@ from typing import Any
 
 import jwt
 
-from common.auth.roles import ROLES, Role
-from common.errors import DependencyUnavailable, Unauthorized
-from common.secrets import SecretNotFound, get_secrets
+from common.auth import keys
+from common.auth.roles import PLATFORM_ADMIN, ROLES, Role
+from common.config.ids import is_tenant_id
+from common.errors import Unauthorized
 from common.settings import get_settings
 
-ALGORITHM = "HS256"
-SIGNING_KEY_SECRET = "platform__jwt__signing-key"  # noqa: S105 - a secret id, not its value
-AUDIENCE = "assistants-admin"
-ISSUER = "assistants-admin"
+PLATFORM_ALGORITHM = "EdDSA"
+TENANT_ALGORITHM = "HS256"
+AUDIENCE = "assistants-admin"  # platform tokens; tenant tokens add `:{tenant}`
+PLATFORM_ISSUER = "assistants-platform"
+TENANT_ISSUER = "assistants-admin"
 DEFAULT_TTL_S = 30 * 60
 _REQUIRED = ["exp", "iat", "sub", "jti", "aud", "iss", "role"]
-_lock: asyncio.Lock | None = None
 
 
 def token_ttl_s() -> int:
     """`ADMIN_TOKEN_TTL_S` (default 1800): how long a login lasts."""
     ttl = get_settings().admin_token_ttl_s
     return ttl if ttl > 0 else DEFAULT_TTL_S
+
+
+def tenant_audience(tenant: str) -> str:
+    return f"{AUDIENCE}:{tenant}"
 
 
 @dataclass(frozen=True)
@@ -52,29 +61,12 @@ class Claims:
     version: int
 
 
-async def signing_key() -> str:
-    global _lock
-    store = get_secrets()
-    try:
-        return await store.get(SIGNING_KEY_SECRET)
-    except SecretNotFound:
-        if get_settings().secrets_backend != "local":
-            raise DependencyUnavailable(
-                "the JWT signing key is missing; run `make bootstrap`", retry_after=30
-            ) from None
-    if _lock is None:
-        _lock = asyncio.Lock()
-    async with _lock:
-        try:
-            return await store.get(SIGNING_KEY_SECRET)
-        except SecretNotFound:
-            await store.put(SIGNING_KEY_SECRET, secrets.token_urlsafe(48))
-            store.invalidate(SIGNING_KEY_SECRET)
-            return await store.get(SIGNING_KEY_SECRET)
-
-
 async def issue(user_id: str, role: Role, tenant: str | None, version: int = 0) -> tuple[str, int]:
-    """A signed token for this user and its lifetime in seconds."""
+    """A signed token for this user and its lifetime in seconds.
+
+    Raises `keys.KeyNotReadable` when this deployment cannot sign for the
+    user (a platform admin at a per-tenant admin, or the reverse).
+    """
     ttl = token_ttl_s()
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -84,34 +76,78 @@ async def issue(user_id: str, role: Role, tenant: str | None, version: int = 0) 
         "jti": uuid.uuid4().hex,
         "iat": now,
         "exp": now + ttl,
-        "aud": AUDIENCE,
-        "iss": ISSUER,
         "ver": version,
     }
-    return jwt.encode(claims, await signing_key(), algorithm=ALGORITHM), ttl
+    if role == PLATFORM_ADMIN:
+        if tenant is not None:
+            raise ValueError("platform admins belong to no tenant")
+        claims |= {"aud": AUDIENCE, "iss": PLATFORM_ISSUER}
+        private = await keys.platform_private_key()
+        token = jwt.encode(claims, private, algorithm=PLATFORM_ALGORITHM, headers={"kid": keys.PLATFORM})
+        return token, ttl
+    if tenant is None or not is_tenant_id(tenant):
+        raise ValueError("tenant users need a tenant")
+    secret = await keys.tenant_signing_key(tenant, create=True)
+    if secret is None:  # cannot happen with create=True, which creates or raises
+        raise keys.KeyNotReadable(keys.tenant_signing_key_secret(tenant))
+    claims |= {"aud": tenant_audience(tenant), "iss": TENANT_ISSUER}
+    return jwt.encode(claims, secret, algorithm=TENANT_ALGORITHM, headers={"kid": tenant}), ttl
 
 
-async def verify(token: str) -> Claims:
-    """The token's claims, or 401 for anything not signed by us with HS256 and unexpired."""
+def _decode(token: str, key: Any, algorithm: str, audience: str, issuer: str) -> dict[str, Any]:
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise Unauthorized("invalid token") from None
-    if header.get("alg") != ALGORITHM:
-        raise Unauthorized("invalid token")
-    try:
-        data = jwt.decode(
-            token,
-            await signing_key(),
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": _REQUIRED},
+        return dict(
+            jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=issuer,
+                options={"require": _REQUIRED},
+            )
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired") from None
     except jwt.PyJWTError:
         raise Unauthorized("invalid token") from None
+
+
+async def _platform_claims(token: str) -> dict[str, Any]:
+    data = _decode(token, await keys.platform_public_key(), PLATFORM_ALGORITHM, AUDIENCE, PLATFORM_ISSUER)
+    if data.get("role") != PLATFORM_ADMIN or data.get("tenant") is not None:
+        raise Unauthorized("invalid token")
+    return data
+
+
+async def _tenant_claims(token: str, kid: object) -> dict[str, Any]:
+    pinned = get_settings().tenant_id
+    if not isinstance(kid, str) or not is_tenant_id(kid) or (pinned and kid != pinned):
+        raise Unauthorized("invalid token")
+    try:
+        secret = await keys.tenant_signing_key(kid, create=False)
+    except keys.KeyNotReadable:  # a tenant this deployment does not serve
+        secret = None
+    if secret is None:
+        raise Unauthorized("invalid token")
+    data = _decode(token, secret, TENANT_ALGORITHM, tenant_audience(kid), TENANT_ISSUER)
+    if data.get("tenant") != kid or data.get("role") == PLATFORM_ADMIN:
+        raise Unauthorized("invalid token")
+    return data
+
+
+async def verify(token: str) -> Claims:
+    """The token's claims, or 401 for anything that is not one of our two kinds, intact and unexpired."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise Unauthorized("invalid token") from None
+    alg, kid = header.get("alg"), header.get("kid")
+    if alg == PLATFORM_ALGORITHM and kid == keys.PLATFORM:
+        data = await _platform_claims(token)
+    elif alg == TENANT_ALGORITHM:
+        data = await _tenant_claims(token, kid)
+    else:
+        raise Unauthorized("invalid token")
     role, tenant, version = data.get("role"), data.get("tenant"), data.get("ver", 0)
     if (
         role not in ROLES

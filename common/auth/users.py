@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from common.auth import passwords, tokens
+from common.auth import keys, passwords, throttle, tokens
 from common.auth.roles import PLATFORM_ADMIN, Principal, Role
-from common.errors import Unauthorized
+from common.errors import Forbidden, Unauthorized
 from common.logging import get_logger, log
 from common.settings import get_settings
 from common.store.db import RPC_TIMEOUT_S, get_db
@@ -30,6 +30,7 @@ from common.store.errors import firestore_guard
 USERS = "users"
 USERNAMES = "usernames"
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.@+-]{0,127}$"
+MAX_USERNAME = 128
 _USERNAME_RE = re.compile(USERNAME_PATTERN)
 _log = get_logger("auth")
 _bootstrap_checked = False
@@ -200,23 +201,53 @@ def _tenant_allowed(user: UserRecord) -> bool:
     return user.role == PLATFORM_ADMIN or not pinned or user.tenant_id == pinned
 
 
-async def login(username: str, password: str) -> tuple[str, int]:
-    """A token for valid credentials; 401 (after the same argon2 work) for anything else."""
+def _sign_in_elsewhere(user: UserRecord) -> Forbidden:
+    if user.role == PLATFORM_ADMIN:
+        url = get_settings().platform_admin_url
+        where = f" ({url})" if url else ""
+        return Forbidden(
+            f"platform admins log in at the platform admin deployment{where}; "
+            "this deployment cannot sign platform tokens"
+        )
+    return Forbidden(f"users of tenant {user.tenant_id!r} log in at that tenant's admin deployment")
+
+
+async def login(username: str, password: str, address: str = "local") -> tuple[str, int]:
+    """A token for valid credentials; 401 (after the same argon2 work) for anything else.
+
+    `common.auth.throttle` admits the attempt (or answers 429) before any
+    read or hash. Credentials that are right but belong to a user this
+    deployment cannot sign for (a platform admin at a per-tenant admin)
+    get 403 saying where to log in.
+    """
     await ensure_bootstrap_admin()
     name = normalize_username(username)
-    user = await get_by_username(name)
-    ok = await passwords.verify_password(user.password_hash if user else None, password)
+    attempt = throttle.admit(name[:MAX_USERNAME], address)
+    try:
+        user = await get_by_username(name)
+        ok = await passwords.verify_password(
+            user.password_hash if user else None, password, priority=attempt.priority
+        )
+    except BaseException:
+        attempt.abandoned()  # busy, or a dependency failed: no guess was judged
+        raise
     if user is None or not ok or not user.is_active or not _tenant_allowed(user):
         log(_log, logging.INFO, "admin login refused", known=user is not None)
         raise Unauthorized("invalid username or password")
+    attempt.succeeded()
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash_password(password)
         batch = get_db().batch()
         stage_save(batch, user)
         async with firestore_guard():
             await batch.commit(timeout=RPC_TIMEOUT_S)
+    try:
+        token = await tokens.issue(user.id, user.role, user.tenant_id, user.token_version)
+    except keys.KeyNotReadable:
+        log(_log, logging.INFO, "admin login refused: signed elsewhere", user_id=user.id, role=user.role)
+        raise _sign_in_elsewhere(user) from None
     log(_log, logging.INFO, "admin login", user_id=user.id, role=user.role)
-    return await tokens.issue(user.id, user.role, user.tenant_id, user.token_version)
+    return token
 
 
 async def principal(token: str) -> Principal:

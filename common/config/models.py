@@ -12,9 +12,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from common.config.ids import IDENT, SLUG, is_slug  # noqa: F401 - re-exported
+from common.config.ids import IDENT, RESERVED_TENANT_IDS, SLUG, is_slug  # noqa: F401 - re-exported
 
 ProviderKind = Literal["openai", "cohere", "gemini", "openai_compatible", "code"]
+
+
+def refuse_reserved_tenant(value: str) -> str:
+    """Tenant ids the platform keeps (`platform`: its secret ids are `platform__*`)."""
+    if value in RESERVED_TENANT_IDS:
+        raise ValueError(f"{value!r} is reserved for the platform")
+    return value
 
 
 class Record(BaseModel):
@@ -30,6 +37,11 @@ class Tenant(Record):
     # Budgets per UTC day; a turn that would start over budget is refused with 429.
     daily_token_budget: int | None = Field(default=None, gt=0, le=10**15)
     daily_cost_budget: float | None = Field(default=None, gt=0, le=10**12)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        return refuse_reserved_tenant(value)
 
 
 class App(Record):

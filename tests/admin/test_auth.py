@@ -12,34 +12,13 @@ import uuid
 import jwt
 import pytest
 
+from tests.admin import forge
 from tests.admin.helpers import login, new_password, seed_user
 
 
-async def _signing_key() -> str:
-    from common.auth.tokens import SIGNING_KEY_SECRET
-    from common.secrets import get_secrets
+async def test_login_issues_pinned_tokens_with_the_spec_claims(stack, http, platform):
+    from tests.admin.helpers import tenant_with_admin
 
-    store = get_secrets()
-    store.invalidate()
-    return await store.get(SIGNING_KEY_SECRET)
-
-
-def _claims(user_id: str, **over) -> dict:
-    now = int(time.time())
-    base = {
-        "sub": user_id,
-        "tenant": None,
-        "role": "platform_admin",
-        "jti": uuid.uuid4().hex,
-        "iat": now,
-        "exp": now + 600,
-        "aud": "assistants-admin",
-        "iss": "assistants-admin",
-    }
-    return {**base, **over}
-
-
-async def test_login_issues_a_pinned_hs256_token_with_the_spec_claims(stack, http):
     username, password, user_id = await seed_user("platform_admin")
     resp = await http.post("/admin/auth/login", json={"username": username, "password": password})
     assert resp.status_code == 200, resp.text
@@ -48,19 +27,21 @@ async def test_login_issues_a_pinned_hs256_token_with_the_spec_claims(stack, htt
     assert body["token_type"] == "bearer" and body["expires_in"] == 30 * 60
     header = jwt.get_unverified_header(body["access_token"])
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
-    assert header["alg"] == "HS256"
+    assert header["alg"] == "EdDSA" and header["kid"] == "platform"
     assert {"sub", "tenant", "role", "jti", "iat", "exp"} <= set(claims)
     assert claims["sub"] == user_id and claims["role"] == "platform_admin" and claims["tenant"] is None
     assert claims["exp"] - claims["iat"] == 1800
     me = await http.get("/admin/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200 and me.json()["username"] == username
 
-
-def _forge_none(claims: dict) -> str:
-    def part(data: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+    # A tenant user's token: HS256 under the tenant's own key, audience bound to the tenant.
+    tenant, admin = await tenant_with_admin(http, platform)
+    token = admin.headers["Authorization"].split()[1]
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert header["alg"] == "HS256" and header["kid"] == tenant
+    assert claims["aud"] == f"assistants-admin:{tenant}" and claims["tenant"] == tenant
+    jwt.decode(token, await forge.tenant_key(tenant), algorithms=["HS256"], audience=claims["aud"])
 
 
 async def test_forged_expired_and_tampered_tokens_are_401(stack, http):
@@ -68,24 +49,40 @@ async def test_forged_expired_and_tampered_tokens_are_401(stack, http):
     good = (await login(http, username, password))["Authorization"].split()[1]
     admin_user, admin_pw, admin_id = await seed_user("platform_admin")
     await login(http, admin_user, admin_pw)
-    key = await _signing_key()
+    key = await forge.platform_private_pem()
+    public = await forge.platform_public_pem()
+    tenant_key = await forge.tenant_key("t-none")
 
     header_b64, payload_b64, sig = good.split(".")
     payload = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
     payload["role"] = "platform_admin"
     tampered_payload = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    now = int(time.time())
+
+    def signed(**over) -> str:
+        return forge.platform_token(key, forge.claims(admin_id, **over))
 
     forged = {
-        "alg none": _forge_none(_claims(admin_id)),
-        "alg none via PyJWT": jwt.encode(_claims(admin_id), key=None, algorithm="none"),
-        "another key": jwt.encode(_claims(admin_id), "x" * 64, algorithm="HS256"),
-        "HS512 with our key": jwt.encode(_claims(admin_id), key, algorithm="HS512"),
-        "expired": jwt.encode(_claims(admin_id, iat=int(time.time()) - 4000, exp=int(time.time()) - 10), key),
+        "alg none": forge.alg_none({"kid": "platform"}, forge.claims(admin_id)),
+        "alg none via PyJWT": jwt.encode(forge.claims(admin_id), key=None, algorithm="none"),
+        "another key": forge.platform_token(forge_key(), forge.claims(admin_id)),
+        "HS256 with the public key": forge.hs256_raw(
+            public, {"alg": "HS256", "kid": "platform"}, forge.claims(admin_id)
+        ),
+        "HS256 with the public key, tenant kid": forge.hs256_raw(
+            public, {"alg": "HS256", "kid": "t-none"}, forge.tenant_claims(user_id, "t-none")
+        ),
+        "HS512 with a tenant key": jwt.encode(
+            forge.tenant_claims(user_id, "t-none"), tenant_key, algorithm="HS512", headers={"kid": "t-none"}
+        ),
+        "expired": signed(iat=now - 4000, exp=now - 10),
         "tampered payload": f"{header_b64}.{tampered_payload}.{sig}",
-        "no exp": jwt.encode({k: v for k, v in _claims(admin_id).items() if k != "exp"}, key),
-        "wrong audience": jwt.encode(_claims(admin_id, aud="chat"), key),
-        "unknown user": jwt.encode(_claims("u-doesnotexist"), key),
-        "role not the user's": jwt.encode(_claims(user_id, role="platform_admin", tenant="t-none"), key),
+        "no exp": forge.platform_token(key, {k: v for k, v in forge.claims(admin_id).items() if k != "exp"}),
+        "wrong audience": signed(aud="chat"),
+        "tenant issuer": signed(iss="assistants-admin"),
+        "no kid": jwt.encode(forge.claims(admin_id), key, algorithm="EdDSA"),
+        "unknown user": signed(sub="u-doesnotexist"),
+        "role not the user's": signed(sub=user_id),
         "garbage": "not.a.jwt",
     }
     for label, token in forged.items():
@@ -93,8 +90,14 @@ async def test_forged_expired_and_tampered_tokens_are_401(stack, http):
         assert resp.status_code == 401, (label, resp.text)
         assert resp.json()["error"]["type"] == "unauthorized"
     # The control: a correctly signed token for the same user works.
-    ok = jwt.encode(_claims(admin_id), key, algorithm="HS256")
+    ok = signed()
     assert (await http.get("/admin/tenants", headers={"Authorization": f"Bearer {ok}"})).status_code == 200
+
+
+def forge_key() -> str:
+    from common.auth.keys import generate_platform_keypair
+
+    return generate_platform_keypair()[0]
 
 
 async def test_passwords_are_argon2id_and_wrong_logins_take_as_long_as_right_ones(stack, http):

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
-import jwt
-
+from tests.admin import forge
 from tests.admin.helpers import Admin, seed_user, user_of
 
 # PUB: anyone. R: every role. W: platform_admin and tenant_admin. P: platform_admin only.
@@ -64,8 +62,6 @@ def test_the_table_names_every_admin_route():
 
 async def test_role_by_route_matrix(stack, http, platform):
     from common.admin.openapi import document
-    from common.auth.tokens import SIGNING_KEY_SECRET
-    from common.secrets import get_secrets
 
     tenant = (await platform.post("/tenants", {"name": "matrix"})).json()["id"]
     callers: dict[str, Admin] = {
@@ -75,22 +71,9 @@ async def test_role_by_route_matrix(stack, http, platform):
         "no token": Admin(http, {}),
     }
     _, _, admin_id = await seed_user("platform_admin")
-    get_secrets().invalidate()
-    key = await get_secrets().get(SIGNING_KEY_SECRET)
     now = int(time.time())
-    expired = jwt.encode(
-        {
-            "sub": admin_id,
-            "tenant": None,
-            "role": "platform_admin",
-            "jti": uuid.uuid4().hex,
-            "iat": now - 3600,
-            "exp": now - 1,
-            "aud": "assistants-admin",
-            "iss": "assistants-admin",
-        },
-        key,
-        algorithm="HS256",
+    expired = forge.platform_token(
+        await forge.platform_private_pem(), forge.claims(admin_id, iat=now - 3600, exp=now - 1)
     )
     callers["expired token"] = Admin(http, {"Authorization": f"Bearer {expired}"}, tenant=tenant)
     documented = document()["paths"]
