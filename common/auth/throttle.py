@@ -27,7 +27,9 @@ the effective limits across a deployment scale with its instance count):
 
 An attempt is counted as a failure when it is admitted (so 100 concurrent
 guesses cannot all slip in before the first one fails) and refunded when it
-succeeds, or when it is refused without hashing (the hasher is busy).
+succeeds, or when it is refused without hashing (the hasher is busy). The
+backoff an attempt earns runs from its admission and again from its failure,
+so a slow hash does not shorten the wait.
 Blocked attempts answer 429 with `Retry-After` and are not counted, so
 hammering a block does not extend it. Whether the username exists makes no
 difference to any counter, so throttling does not reveal usernames.
@@ -85,11 +87,15 @@ class _Counter:
         self.level = max(0.0, self.level - (now - self.updated) / leak_s)
         self.updated = now
 
-    def add(self, now: float, rule: Rule, free: int) -> None:
+    def add(self, now: float, rule: Rule, free: int) -> float:
+        """Count one attempt; the backoff it earns (0 for none) starts now and again when it fails."""
         self.level += 1
         over = round(self.level) - free + 1
-        if over > 0:
-            self.blocked_until = now + min(rule.cap_s, rule.base_s * 2 ** min(over - 1, 32))
+        if over <= 0:
+            return 0.0
+        delay = min(rule.cap_s, rule.base_s * 2 ** min(over - 1, 32))
+        self.blocked_until = max(self.blocked_until, now + delay)
+        return delay
 
     def refund(self) -> None:
         self.level = max(0.0, self.level - 1)
@@ -121,7 +127,18 @@ class Attempt:
 
     priority: Priority
     _counters: tuple[_Counter, _Counter, _Counter]
+    _delays: tuple[float, float] = (0.0, 0.0)
     _done: bool = False
+
+    def failed(self, now: float | None = None) -> None:
+        """The guess was wrong: its backoff runs from now (a slow hash does not eat into it)."""
+        if self._done:
+            return
+        self._done = True
+        now = time.monotonic() if now is None else now
+        for counter, delay in zip(self._counters, self._delays, strict=False):
+            if delay:
+                counter.blocked_until = max(counter.blocked_until, now + delay)
 
     def succeeded(self) -> None:
         if self._done:
@@ -154,10 +171,10 @@ def admit(username: str, address: str, now: float | None = None) -> Attempt:
         )
     clean = round(by_address.level) == 0 and round(pair.level) == 0
     pair_free = PAIR.free if by_username.level < USERNAME_ALERT else 0
-    by_address.add(now, ADDRESS, ADDRESS.free)
-    pair.add(now, PAIR, pair_free)
+    delays = (by_address.add(now, ADDRESS, ADDRESS.free), pair.add(now, PAIR, pair_free))
     by_username.level += 1
-    return Attempt(Priority.CLEAN if clean else Priority.SUSPECT, (by_address, pair, by_username))
+    priority = Priority.CLEAN if clean else Priority.SUSPECT
+    return Attempt(priority, (by_address, pair, by_username), delays)
 
 
 def reset() -> None:

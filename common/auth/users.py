@@ -232,6 +232,7 @@ async def login(username: str, password: str, address: str = "local") -> tuple[s
         attempt.abandoned()  # busy, or a dependency failed: no guess was judged
         raise
     if user is None or not ok or not user.is_active or not _tenant_allowed(user):
+        attempt.failed()
         log(_log, logging.INFO, "admin login refused", known=user is not None)
         raise Unauthorized("invalid username or password")
     attempt.succeeded()
