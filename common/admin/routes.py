@@ -121,7 +121,7 @@ def _table() -> list[Op]:
     page = schemas.page_model
     ops = [
         op("POST /auth/login", _login, PUB, "Log in; returns a bearer token", scope=NONE,
-           request=schemas.LoginRequest, response=schemas.TokenResponse),
+           request=schemas.LoginRequest, response=schemas.TokenResponse, extra_errors=(403, 429)),
         op("GET /auth/me", _me, R, "Who the token belongs to", scope=NONE, response=schemas.Me),
         op("GET /openapi.json", _openapi, PUB, "This document", scope=NONE),
         op("GET /tenants", tenants.list_tenants, P, "List tenants", scope=NONE,

@@ -71,7 +71,9 @@ class Rule:
     cap_s: float = 300.0  # longest backoff
 
 
-ADDRESS = Rule(free=10, leak_s=6.0, cap_s=300.0)
+# One address may spray 30 usernames at once and 30 a minute after that (a shared NAT
+# has room); one (username, address) pair gets 3 guesses, then 1, 2, 4 ... s apart.
+ADDRESS = Rule(free=30, leak_s=2.0, cap_s=300.0)
 PAIR = Rule(free=3, leak_s=60.0, cap_s=900.0)
 USERNAME_ALERT = 20
 USERNAME_LEAK_S = 30.0
