@@ -32,6 +32,8 @@ import contextlib
 import fcntl
 import os
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from functools import lru_cache
 
@@ -47,7 +49,10 @@ PLATFORM = "platform"
 PLATFORM_PRIVATE_KEY_SECRET = "platform__jwt__private-key"  # noqa: S105 - a secret id, not its value
 PLATFORM_PUBLIC_KEY_SECRET = "platform__jwt__public-key"  # noqa: S105 - a secret id, not its value
 _TENANT_KEY_KIND, _TENANT_KEY_ID = "jwt", "signing-key"
+ABSENT_TTL_S = 30.0
+_MAX_ABSENT = 10_000
 _lock: asyncio.Lock | None = None
+_absent: OrderedDict[str, float] = OrderedDict()  # secret id -> until when it counts as absent
 
 
 class KeyNotReadable(Exception):
@@ -156,6 +161,13 @@ async def _create_platform_pair() -> tuple[str, str]:
         return private_pem, public_pem
 
 
+def _remember_absent(secret: str) -> None:
+    _absent[secret] = time.monotonic() + ABSENT_TTL_S
+    _absent.move_to_end(secret)
+    while len(_absent) > _MAX_ABSENT:
+        _absent.popitem(last=False)
+
+
 def _missing(what: str, fix: str) -> DependencyUnavailable:
     return DependencyUnavailable(f"the {what} is missing; {fix}", retry_after=30)
 
@@ -191,11 +203,24 @@ async def platform_public_key() -> Ed25519PublicKey:
 async def tenant_signing_key(tenant: str, *, create: bool) -> str | None:
     """The tenant's HS256 key; None when absent and not created (`create` only takes effect locally).
 
-    Verification passes `create=False`: a token naming a tenant never makes a key exist.
+    Verification passes `create=False`: a token naming a tenant never makes a key
+    exist, and a tenant whose key is absent or unreadable here is remembered for
+    `ABSENT_TTL_S`, so replaying a token with a bogus `kid` costs no Secret Manager call.
     """
     secret = tenant_signing_key_secret(tenant)
+    if not create:
+        if _absent.get(secret, 0.0) > time.monotonic():
+            return None
+        try:
+            value = await _read(secret)
+        except KeyNotReadable:
+            value = None
+        if value is None:
+            _remember_absent(secret)
+        return value
+    _absent.pop(secret, None)
     value = await _read(secret)
-    if value is not None or not create:
+    if value is not None:
         return value
     if not _local():
         raise _missing(f"signing key of tenant {tenant!r}", "deploy the tenant (its deploy creates the key)")
