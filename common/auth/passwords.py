@@ -8,8 +8,9 @@ slow to crack. The same cost makes verification a denial-of-service lever:
   on the event loop and never on the default executor that `asyncio.to_thread`
   (and so chat) uses: a login flood can keep at most one core busy and
   cannot queue work ahead of a chat turn.
-- At most `MAX_WAITING` logins wait for that thread per priority class;
-  more are refused at once (429) instead of queueing into seconds of delay.
+- At most `MAX_WAITING[class]` logins wait for that thread per priority
+  class (32 clean, 8 suspect); more are refused at once (429) instead of
+  queueing into seconds of delay.
 - Callers say how trustworthy the attempt looks (`Priority`): a login from
   an address with no recent failures goes ahead of every waiting attempt
   from addresses that have failed, so a flood delays a legitimate login by
@@ -40,7 +41,6 @@ from common.errors import RateLimited
 MIN_LENGTH = 12
 MAX_LENGTH = 1024  # argon2 hashes any length; a cap keeps a huge body from costing more
 HASH_WORKERS = 1
-MAX_WAITING = 8
 
 T = TypeVar("T")
 _hasher = PasswordHasher()  # argon2id with the RFC 9106 low-memory parameters
@@ -53,10 +53,13 @@ class Priority(IntEnum):
     SUSPECT = 1  # an address that has failed recently
 
 
+MAX_WAITING = {Priority.CLEAN: 32, Priority.SUSPECT: 8}
+
+
 class _Slots:
     """`HASH_WORKERS` slots; waiters are served by (priority, arrival), and each class's queue is capped."""
 
-    def __init__(self, size: int, max_waiting: int) -> None:
+    def __init__(self, size: int, max_waiting: dict[Priority, int]) -> None:
         self.free = size
         self.max_waiting = max_waiting
         self._heap: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -68,7 +71,7 @@ class _Slots:
         if self.free > 0 and not self._heap:
             self.free -= 1
         else:
-            if self._waiting[priority] >= self.max_waiting:
+            if self._waiting[priority] >= self.max_waiting[priority]:
                 raise RateLimited("too many logins in progress; retry shortly", retry_after=1)
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             heapq.heappush(self._heap, (int(priority), next(self._seq), future))

@@ -100,7 +100,7 @@ def test_client_address_trusts_only_the_proxies_it_is_told_of(monkeypatch) -> No
 
 
 async def test_clean_logins_hash_before_suspect_ones_and_the_queue_is_bounded() -> None:
-    slots = passwords._Slots(1, max_waiting=3)
+    slots = passwords._Slots(1, max_waiting={Priority.CLEAN: 3, Priority.SUSPECT: 3})
     order: list[str] = []
     gate = asyncio.Event()
 
