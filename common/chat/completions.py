@@ -30,7 +30,7 @@ from common.errors import (
 )
 from common.providers.base import ChatMessage, ProviderCallError, ProviderRequest
 from common.settings import get_settings
-from common.store import usage as usage_store
+from common.store.usage_buffer import get_buffer
 from common.tools import loop
 from common.tools.base import ToolContext
 from common.tools.toolset import toolset_for
@@ -164,11 +164,12 @@ class Completion:
         except ProviderCallError as exc:
             raise loop.upstream_error(exc) from None
         out.usage = {"prompt_tokens": tokens[0], "completion_tokens": tokens[1]}
-        await self._record(out)
+        self._record(out)
 
-    async def _record(self, out: Outcome) -> None:
+    def _record(self, out: Outcome) -> None:
+        # Counted in memory and flushed in the background: no request waits on a usage write.
         route = self.route or self.candidates[0][0]
-        await usage_store.record(
+        get_buffer().add(
             self.c.tenant,
             app_id=self.c.app.id,
             assistant_id=self.assistant.id,
