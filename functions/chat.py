@@ -12,7 +12,7 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from common.chat import idempotency, limits
+from common.chat import budget, idempotency, limits
 from common.chat import turn as chat_turn
 from common.chat.access import (
     Caller,
@@ -55,6 +55,7 @@ async def _run(
     stream: bool,
     prefetched: Prefetched | None = None,
 ) -> Response:
+    await budget.admit(c.tenant, c.cfg, assistant, text)  # before the user message is stored
     turn = chat_turn.Turn(c.tenant, c.cfg, thread, assistant, text, request_id=ctx.request_id)
     if prefetched is not None:
         turn.user_message_id, turn.prefetched_history = prefetched.user_message_id, prefetched.history

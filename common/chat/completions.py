@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.chat.access import Caller
+from common.chat.budget import TurnBudget
 from common.chat.candidates import Route, resolve, to_candidates
 from common.config.models import Assistant
 from common.errors import (
@@ -150,7 +151,8 @@ class Completion:
         ctx = ToolContext(self.c.tenant, self.c.app.id, self.assistant.id, thread_id="", request_id=self.id)
         tokens = [0, 0]
         try:
-            events = loop.run([cand for _, cand in self.candidates], self.toolset, ctx, limits)
+            meter = TurnBudget.for_turn(self.c.tenant, self.c.cfg.tenant, [r for r, _ in self.candidates])
+            events = loop.run([cand for _, cand in self.candidates], self.toolset, ctx, limits, meter)
             async with contextlib.aclosing(events):
                 async for ev in events:
                     if isinstance(ev, loop.Delta):

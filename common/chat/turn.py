@@ -36,11 +36,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from common.chat.budget import TurnBudget
 from common.chat.candidates import Route, resolve, to_candidates
 from common.chat.history import context_budget, fit, pair_tool_messages, to_chat_message
 from common.config.effective import TenantConfig
 from common.config.models import Assistant
-from common.errors import AppError, UpstreamError, UpstreamTimeout
+from common.errors import AppError, RateLimited, UpstreamError, UpstreamTimeout
 from common.logging import get_logger, log
 from common.providers.base import ChatMessage, ProviderCallError, ToolCall
 from common.providers.resilience import Candidate
@@ -218,7 +219,8 @@ async def _produce(
     started = time.perf_counter()
     status = "incomplete"
     try:
-        events = loop.run([c for _, c in candidates], turn.toolset, ctx, limits)
+        meter = TurnBudget.for_turn(turn.tenant, turn.cfg.tenant, [r for r, _ in candidates])
+        events = loop.run([c for _, c in candidates], turn.toolset, ctx, limits, meter)
         async with contextlib.aclosing(events):
             async for ev in events:
                 if isinstance(ev, loop.Delta):
@@ -264,7 +266,10 @@ async def _produce(
         await out.put(("error", {"type": err.type, "message": err.message, "status": err.status}))
     except AppError as exc:
         await _store_incomplete(turn, p)
-        await out.put(("error", {"type": exc.type, "message": exc.message, "status": exc.status}))
+        error = {"type": exc.type, "message": exc.message, "status": exc.status}
+        if isinstance(exc, RateLimited):  # a budget the history tipped over: 429 with Retry-After
+            error["retry_after"] = exc.retry_after
+        await out.put(("error", error))
     except asyncio.CancelledError:
         # The client went away: keep what was produced, then stop.
         await _store_incomplete(turn, p)
@@ -374,7 +379,11 @@ async def collect(turn: Turn) -> TurnResult:
         elif name == "error":
             status = int(data.get("status", 502))
             err_cls = {502: UpstreamError, 504: UpstreamTimeout}.get(status, AppError)
-            err = err_cls(data["message"])
+            err = (
+                RateLimited(data["message"], retry_after=data["retry_after"])
+                if "retry_after" in data
+                else err_cls(data["message"])
+            )
             err.status, err.type = status, data["type"]
             result.error = err
     if result.error:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, Protocol, cast
 
 from common.config.models import Assistant
 from common.errors import AppError, UpstreamError, UpstreamTimeout
@@ -90,6 +90,14 @@ class Step:
 LoopEvent = Delta | CallRequested | ResultReady | Step
 
 
+class Meter(Protocol):
+    """Budget accounting around each model call (`common.chat.budget.TurnBudget`)."""
+
+    async def reserve(self, batch: Sequence[Candidate]) -> Any: ...
+
+    def settle(self, held: Any, index: int, input_tokens: int, output_tokens: int) -> None: ...
+
+
 @dataclass(frozen=True)
 class Limits:
     max_rounds: int
@@ -124,8 +132,13 @@ def _request(
 
 
 async def run(
-    candidates: Sequence[Candidate], toolset: Toolset, ctx: ToolContext, limits: Limits
+    candidates: Sequence[Candidate],
+    toolset: Toolset,
+    ctx: ToolContext,
+    limits: Limits,
+    meter: Meter | None = None,
 ) -> AsyncGenerator[LoopEvent, None]:
+    """`meter` reserves each call's worst case before it and settles the real usage after."""
     extra: list[ChatMessage] = []
     rounds = 0
     while True:
@@ -134,26 +147,31 @@ async def run(
         note = LIMIT_NOTE.format(n=limits.max_rounds) if capped else None
         batch = [replace(c, request=_request(c.request, extra, offer, note)) for c in candidates]
         index, parts, calls, usage, finished = 0, [], [], (0, 0), False
+        held = await meter.reserve(batch) if meter is not None else None
         stream = cast(
             AsyncGenerator[tuple[int, ProviderEvent], None],
             resilient_stream(
                 batch, attempts=limits.attempts, base_delay=limits.base_delay, max_delay=limits.max_delay
             ),
         )
-        async with contextlib.aclosing(stream):
-            async for index, event in stream:
-                if isinstance(event, TextDelta):
-                    if event.text:
-                        parts.append(event.text)
-                        yield Delta(index, event.text)
-                elif isinstance(event, ToolCallEvent):
-                    calls.append(event.call)
-                    if offer:
-                        yield CallRequested(index, event.call)
-                elif isinstance(event, UsageEvent):
-                    usage = (event.input_tokens, event.output_tokens)
-                elif isinstance(event, FinishEvent):
-                    finished = True
+        try:
+            async with contextlib.aclosing(stream):
+                async for index, event in stream:
+                    if isinstance(event, TextDelta):
+                        if event.text:
+                            parts.append(event.text)
+                            yield Delta(index, event.text)
+                    elif isinstance(event, ToolCallEvent):
+                        calls.append(event.call)
+                        if offer:
+                            yield CallRequested(index, event.call)
+                    elif isinstance(event, UsageEvent):
+                        usage = (event.input_tokens, event.output_tokens)
+                    elif isinstance(event, FinishEvent):
+                        finished = True
+        finally:
+            if meter is not None and held is not None:
+                meter.settle(held, index, *usage)
         if not finished:
             raise ProviderCallError("the upstream stream ended without finishing", connection=True)
         text = "".join(parts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from tests.e2e.conftest import make_tenant, upstream_requests
@@ -24,17 +23,34 @@ async def test_rate_limit_per_client_key_is_429_with_retry_after(stack, http):
     assert len(messages) == 4  # the refused turn stored nothing
 
 
-async def test_spent_daily_budget_refuses_new_turns(stack, http):
+async def test_budget_that_cannot_cover_a_turn_refuses_it_before_storing(stack, http):
     tenant = await make_tenant(stack, mutate=lambda d: d["tenant"].update(daily_token_budget=1))
+    text = f"budget-{uuid.uuid4().hex[:8]}"
+    stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "never sent"}})
+    thread_id = (await http.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]
+    resp = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)
+    assert resp.status_code == 429 and "budget" in resp.json()["error"]["message"]
+    assert int(resp.headers["Retry-After"]) > 0
+    assert upstream_requests(stack, text) == []
+    messages = (await http.get(f"/chat/threads/{thread_id}/messages", headers=tenant.auth)).json()["messages"]
+    assert messages == []
+
+
+async def test_spent_daily_budget_refuses_new_turns(stack, http):
+    def small_budget(d):
+        d["tenant"]["daily_token_budget"] = 600
+        for a in d["assistants"]:
+            a["max_output_tokens"] = 20
+
+    tenant = await make_tenant(stack, mutate=small_budget)
     text = f"budget-{uuid.uuid4().hex[:8]}"
     stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "this reply spends tokens"}})
     thread_id = (await http.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]
     first = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)
     assert first.status_code == 200 and first.json()["usage"]["output_tokens"] > 0
-    for _ in range(20):  # budgets are read at most every 5 s per instance
+    for _ in range(20):  # each turn reserves its worst case; the history grows until it cannot
         resp = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)
         if resp.status_code == 429:
             break
-        await asyncio.sleep(0.5)
     assert resp.status_code == 429 and "budget" in resp.json()["error"]["message"]
     assert int(resp.headers["Retry-After"]) > 0
