@@ -47,14 +47,15 @@ async def lease(path: str, want: float, limit: float) -> Grant:
     """Take up to `want` units of `limit` from the counter at `path` (one atomic increment)."""
     from google.cloud.firestore import Increment
 
+    ref = get_db().document(path)
     async with firestore_guard():
-        result = (
-            await get_db()
-            .document(path)
-            .set({"granted": Increment(float(want))}, merge=True, timeout=RPC_TIMEOUT_S)
-        )
-    value = result.transform_results[0]
-    total = float(value.double_value or value.integer_value)
+        result = await ref.set({"granted": Increment(float(want))}, merge=True, timeout=RPC_TIMEOUT_S)
+        if result.transform_results:
+            value = result.transform_results[0]
+            total = float(value.double_value or value.integer_value)
+        else:  # an emulator that does not return it: a later read can only be higher (grants less)
+            snap = await ref.get(timeout=RPC_TIMEOUT_S)
+            total = float((snap.to_dict() or {}).get("granted", want))
     units = max(0.0, min(want, limit - (total - want)))
     return Grant(units, max(0.0, limit - total))
 

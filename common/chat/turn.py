@@ -94,27 +94,45 @@ class Turn:
     # History read together with the thread (`access.thread_with_history`); then
     # `user_message_id` is already set and bounds it.
     prefetched_history: list[dict[str, Any]] | None = None
+    user_commit: asyncio.Future[Any] | None = None  # the user message's write, set by `prepare`
+
+
+async def _settle_commit(turn: Turn) -> None:
+    """Wait for the user message's write to end either way (a failed turn must not leave it running)."""
+    if turn.user_commit is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(turn.user_commit)
 
 
 async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
-    """Everything that can fail before the user message is stored; then store it."""
+    """Everything that can fail before the user message is stored; then start storing it.
+
+    The user message's commit runs in `turn.user_commit` while the caller starts
+    the model call: the upstream's own latency hides the round trip. Nothing of
+    the reply reaches the caller or the store before the commit is acknowledged
+    (`events` awaits it; `_produce` awaits it before its first event).
+    """
     settings = get_settings()
     assistant = turn.assistant
     resolved = await resolve(turn.tenant, turn.cfg, assistant)
     turn.toolset = toolset_for(turn.tenant, turn.cfg, assistant, default_timeout_s=settings.tool_timeout_s)
     user_message = {"role": "user", "content": turn.user_text, "status": "complete"}
     first = not turn.thread.has_messages
+    if turn.prefetched_history is None:
+        turn.user_message_id = threads.new_message_id()
+    turn.user_commit = asyncio.ensure_future(
+        threads.add_message(turn.tenant, turn.thread.id, user_message, turn.user_message_id, first=first)
+    )
     if turn.prefetched_history is not None:
         stored_history = turn.prefetched_history
-        await threads.add_message(
-            turn.tenant, turn.thread.id, user_message, turn.user_message_id, first=first
-        )
     else:
-        turn.user_message_id = threads.new_message_id()
-        stored_history, _ = await asyncio.gather(
-            threads.history(turn.tenant, turn.thread.id, turn.user_message_id, settings.history_max_messages),
-            threads.add_message(turn.tenant, turn.thread.id, user_message, turn.user_message_id, first=first),
-        )
+        try:
+            stored_history = await threads.history(
+                turn.tenant, turn.thread.id, turn.user_message_id, settings.history_max_messages
+            )
+        except BaseException:
+            await _settle_commit(turn)
+            raise
     primary = resolved[0][0].model
     budget = context_budget(
         primary.max_tokens,
@@ -223,6 +241,11 @@ async def _produce(
         events = loop.run([c for _, c in candidates], turn.toolset, ctx, limits, meter)
         async with contextlib.aclosing(events):
             async for ev in events:
+                if turn.user_commit is not None and not turn.user_commit.done():
+                    try:  # the upstream answered before the user message was stored: hold it
+                        await asyncio.shield(turn.user_commit)
+                    except Exception:
+                        return  # `events` answers 503 and cancels this task; store nothing
                 if isinstance(ev, loop.Delta):
                     p.route = candidates[ev.index][0]
                     p.parts.append(ev.text)
@@ -349,6 +372,12 @@ async def events(turn: Turn) -> AsyncIterator[Event]:
     producer = asyncio.get_running_loop().create_task(_produce(turn, candidates, queue))
     _background.add(producer)
     producer.add_done_callback(_background.discard)
+    try:
+        if turn.user_commit is not None:
+            await asyncio.shield(turn.user_commit)  # a failed commit is a plain 503, nothing sent
+    except BaseException:
+        producer.cancel()
+        raise
     return _drain(queue, producer)
 
 
