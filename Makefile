@@ -35,8 +35,10 @@ format: setup
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# FIRESTORE_RTT_MS=10 make bench adds the Firestore round trips on each endpoint's critical path.
 bench: setup
 	$(PY) -m bench.run
+	@if [ -n "$(FIRESTORE_RTT_MS)" ]; then $(PY) -m bench.rtt --rtt-ms "$(FIRESTORE_RTT_MS)"; fi
 
 # Google Cloud (see README "Deploy to Google Cloud"). DRY_RUN=1 prints the gcloud commands.
 bootstrap: setup
