@@ -175,9 +175,7 @@ async def run(rtt_ms: float, n: int) -> dict[str, Any]:
             base = await measure(infra, scenario, infra.firestore.host, "rtt0", n)
             slow = await measure(infra, scenario, proxy.host, f"rtt{rtt_ms:g}", n)
             text, report = table(rtt_ms, base, slow)
-            print(
-                f"\nFirestore round trips on the critical path (FIRESTORE_RTT_MS={rtt_ms:g}, {n} turns each)\n"
-            )
+            print(f"\nFirestore round trips on the critical path (RTT {rtt_ms:g} ms, {n} turns each)\n")
             print(text)
             return {"rtt_ms": rtt_ms, "rtt0": base, "rtt": slow, "round_trips": report, "table": text}
         finally:
