@@ -7,14 +7,21 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup dev test lint format bench bootstrap deploy push-config scheduler bundle clean
+.PHONY: setup dev test lint format bench lock bootstrap grant deploy deploy-platform push-config scheduler bundle clean
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
-$(STAMP_PY): requirements.txt requirements-dev.txt
+# The hashed lock (`make lock`), so tests run with exactly the pins that are deployed.
+$(STAMP_PY): requirements-dev.lock requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	@touch $@
+
+# After editing requirements*.txt: re-resolve both locks (every transitive pin, with hashes).
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c 'import uv' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check "$$(grep -E '^uv==' requirements-dev.txt)"
+	$(PY) -m infra.lock
 
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -40,12 +47,20 @@ bench: setup
 	$(PY) -m bench.run
 	@if [ -n "$(FIRESTORE_RTT_MS)" ]; then $(PY) -m bench.rtt --rtt-ms "$(FIRESTORE_RTT_MS)"; fi
 
-# Google Cloud (see README "Deploy to Google Cloud"). DRY_RUN=1 prints the gcloud commands.
+# Google Cloud (see docs/deploy.md). DRY_RUN=1 prints the gcloud commands.
 bootstrap: setup
 	$(PY) -m infra.deploy bootstrap --project "$(PROJECT)" --region "$(REGION)"
 
+# IAM of one tenant (service accounts, roles, its JWT key): run by a human, never by CI.
+grant: setup
+	$(PY) -m infra.deploy grant --tenant "$(TENANT)"
+
+# DEPLOY_IAM=0 (Cloud Build) deploys code only; otherwise this runs `grant` first.
 deploy: setup
 	$(PY) -m infra.deploy deploy --tenant "$(TENANT)"
+
+deploy-platform: setup
+	$(PY) -m infra.deploy deploy-platform
 
 push-config: setup
 	$(PY) -m infra.deploy push-config --tenant "$(TENANT)"

@@ -16,23 +16,19 @@ from pathlib import Path
 # admin are configured with its URL).
 FUNCTIONS = ("sandbox", "start", "chat", "admin", "health")
 
-SHARED_FILES = ("main.py", "requirements.txt")
 SHARED_DIRS = ("common", "functions")
-EXCLUDED_DIRS = frozenset(
-    {
-        "__pycache__",
-        "tests",
-        "bench",
-        "node_modules",
-        ".venv",
-        "venv",
-        ".git",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-    }
+# An inclusion list: only these kinds of files ship, so a stray `.env`, key file,
+# notebook or dotfile never reaches a deployed function. Python modules, plus
+# the admin UI's static assets (HTML, CSS, JS, JSON, images) under common/.
+RUNTIME_SUFFIXES = frozenset(
+    {".py", ".html", ".css", ".js", ".mjs", ".json", ".svg", ".png", ".ico", ".woff2"}
 )
-EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+TENANT_FILES = ("config.yaml",)  # plus the tenant's *.py (its Python tools)
+# Operator tools that run on a laptop, never in a function.
+OPERATOR_TOOLS = frozenset({"common/provision.py", "functions/dev.py"})
+SKIPPED_DIRS = frozenset({"__pycache__", "tests", "node_modules"})
+# The hashed lock is what the buildpack installs (as requirements.txt).
+LOCK_FILE = "requirements.lock"
 
 
 class BundleError(ValueError):
@@ -65,51 +61,65 @@ def exported_functions(main_py: Path) -> list[str]:
     return [name for name in FUNCTIONS if name in names]
 
 
-def _ignore(directory: str, entries: list[str]) -> set[str]:
-    base = Path(directory)
-    return {
-        e
-        for e in entries
-        if (e in EXCLUDED_DIRS and (base / e).is_dir()) or e.endswith(EXCLUDED_SUFFIXES) or e == ".DS_Store"
-    }
+def _shipped(rel: Path, suffixes: frozenset[str]) -> bool:
+    parts = rel.parts
+    if any(p.startswith(".") or p in SKIPPED_DIRS for p in parts):
+        return False
+    return rel.suffix in suffixes and rel.as_posix() not in OPERATOR_TOOLS
 
 
-def build_bundle(root: Path, tenant: str, out_dir: Path | None = None) -> Path:
+def _copy_tree(
+    src: Path, dst: Path, base: Path, suffixes: frozenset[str], extra: tuple[str, ...] = ()
+) -> None:
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(base)
+        if path.is_file() and (_shipped(rel, suffixes) or path.relative_to(src).as_posix() in extra):
+            target = dst / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+def build_bundle(root: Path, tenant: str | None, out_dir: Path | None = None) -> Path:
     """Copy the runtime and `tenants/{tenant}/` into `out_dir` (default `build/{tenant}`).
 
-    The folder is recreated from scratch, so a file deleted from the repo (or
-    a previous tenant's build) can never linger in a deploy.
+    `tenant=None` builds the platform bundle (`build/platform`): the runtime and
+    no tenant folder. The folder is recreated from scratch, so a file deleted
+    from the repo (or a previous tenant's build) can never linger in a deploy.
+    The bundle's `requirements.txt` is the hashed `requirements.lock`: the
+    buildpack installs exactly the pins the tests ran with.
     """
     root = root.resolve()
-    out = (out_dir or root / "build" / tenant).resolve()
-    for name in SHARED_FILES:
+    out = (out_dir or root / "build" / (tenant or "platform")).resolve()
+    for name in ("main.py", LOCK_FILE):
         if not (root / name).is_file():
-            raise BundleError(f"{root / name} is missing")
+            hint = " (run `make lock`)" if name == LOCK_FILE else ""
+            raise BundleError(f"{root / name} is missing{hint}")
     for name in SHARED_DIRS:
         if not (root / name).is_dir():
             raise BundleError(f"{root / name}/ is missing")
-    tenant_dir = root / "tenants" / tenant
-    if not tenant_dir.is_dir():
+    tenant_dir = root / "tenants" / tenant if tenant else None
+    if tenant_dir is not None and not tenant_dir.is_dir():
         raise BundleError(f"{tenant_dir}/ is missing: create tenants/{tenant}/config.yaml first")
     if out == root or root.is_relative_to(out):
         raise BundleError(f"refusing to build into {out}")
-    for link in (p for p in tenant_dir.rglob("*") if p.is_symlink()):
+    for link in (p for p in (tenant_dir.rglob("*") if tenant_dir else ()) if p.is_symlink()):
         # A link out of the tenant folder would smuggle another tenant's files in.
-        if not link.resolve().is_relative_to(tenant_dir.resolve()):
+        if tenant_dir and not link.resolve().is_relative_to(tenant_dir.resolve()):
             raise BundleError(f"{link} points outside tenants/{tenant}/")
 
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    for name in SHARED_FILES:
-        shutil.copy2(root / name, out / name)
+    shutil.copy2(root / "main.py", out / "main.py")
+    shutil.copy2(root / LOCK_FILE, out / "requirements.txt")
     for name in SHARED_DIRS:
-        shutil.copytree(root / name, out / name, ignore=_ignore)
-    tenants_pkg = root / "tenants" / "__init__.py"
+        _copy_tree(root / name, out / name, root, RUNTIME_SUFFIXES)
     (out / "tenants").mkdir()
+    tenants_pkg = root / "tenants" / "__init__.py"
     if tenants_pkg.is_file():
         shutil.copy2(tenants_pkg, out / "tenants" / "__init__.py")
-    shutil.copytree(tenant_dir, out / "tenants" / tenant, ignore=_ignore)
+    if tenant_dir is not None:
+        _copy_tree(tenant_dir, out / "tenants" / str(tenant), root, frozenset({".py"}), TENANT_FILES)
     return out
 
 

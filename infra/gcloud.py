@@ -101,8 +101,11 @@ class Runner:
         self.commands.append(list(argv))
         self._execute(argv, stdin=stdin, attempts=attempts)
 
-    def query(self, argv: Argv, *, placeholder: str) -> str:
-        """Run a read-only command and return its stdout; in a dry run, `placeholder`."""
+    def query(self, argv: Argv, *, placeholder: str, allow_empty: bool = False) -> str:
+        """Run a read-only command and return its stdout; in a dry run, `placeholder`.
+
+        Empty output is a failure unless `allow_empty` (a list filter that may match nothing).
+        """
         self._print(
             f"{shlex.join(argv)}  # dry run: using {placeholder}" if self.dry_run else shlex.join(argv)
         )
@@ -111,9 +114,17 @@ class Runner:
             return placeholder
         result = self.executor(argv, stdin=None, capture=True)
         value = result.stdout.strip()
-        if result.returncode != 0 or not value:
+        if result.returncode != 0 or not (value or allow_empty):
             raise CommandFailed(argv, result.returncode or 1)
         return value
+
+    def exists(self, describe: Argv) -> bool:
+        """Whether `describe` finds the resource; a dry run assumes it does."""
+        self._print(f"{shlex.join(describe)} >/dev/null 2>&1  # must exist")
+        self.commands.append(list(describe))
+        if self.dry_run:
+            return True
+        return self.executor(describe, stdin=None, capture=True).returncode == 0
 
     def ensure(
         self,

@@ -28,6 +28,8 @@ FUNCTION_NAME_RE = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 ACCOUNT_ID_RE = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
 
 DEFAULT_REGION = "us-central1"
+# `platform` names the platform admin's function, key and secrets (platform__*).
+RESERVED_TENANTS = frozenset({"platform"})
 # Start, chat and admin authenticate callers themselves (client keys, JWT);
 # health and sandbox are reachable only with a Google identity token.
 PUBLIC_FUNCTIONS = frozenset({"start", "chat", "admin"})
@@ -40,6 +42,11 @@ RESERVED_ENV = frozenset(
         "SECRETS_BACKEND",
         "FUNCTION_USE_ASGI",
         "SANDBOX_URL",
+        "SANDBOX_AUTH",
+        "SANDBOX_AUDIENCE",
+        "SANDBOX_ALLOWED_CALLERS",
+        "TURN_DEADLINE_S",
+        "HEALTH_BEHIND_IAM",
         "SERVICE_VERSION",
         "BOOTSTRAP_ADMIN_USERNAME",
         "BOOTSTRAP_ADMIN_PASSWORD",
@@ -91,6 +98,9 @@ class _Overrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     region: str | None = None
+    # Deploy `{tenant}-sandbox` even when config.yaml has no `kind: code` provider
+    # (for code providers added later through admin).
+    code_providers: bool | None = None
     functions: dict[str, dict[str, Any]] = Field(default_factory=dict)
     env: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
@@ -106,6 +116,8 @@ def validate_tenant(tenant: str) -> str:
     """Reject anything that is not a slug before it reaches a resource name or IAM condition."""
     if not TENANT_RE.match(tenant or ""):
         raise SettingsError(f"invalid tenant {tenant!r}: expected a slug matching {TENANT_RE.pattern}")
+    if tenant in RESERVED_TENANTS:
+        raise SettingsError(f"invalid tenant {tenant!r}: reserved (the platform admin's own resources)")
     longest = f"{tenant}-{max(FUNCTIONS, key=len)}"
     if not FUNCTION_NAME_RE.match(longest):
         raise SettingsError(
@@ -170,6 +182,21 @@ def function_spec(
         return FunctionSpec.model_validate(merged)
     except ValidationError as exc:
         raise SettingsError(f"settings of {function!r} for tenant {tenant!r}: {exc}") from None
+
+
+def turn_deadline_s(timeout_s: int) -> int:
+    """TURN_DEADLINE_S for a function: a margin below `--timeout` so a turn ends
+    (and stores its outcome) before the platform kills the request. 600 -> 540."""
+    return max(1, timeout_s - max(10, -(-timeout_s // 10)))
+
+
+def code_providers_flag(root: Path, tenant: str) -> bool | None:
+    """`code_providers` of infra/tenants.yaml (tenant entry, else defaults), None when unset."""
+    data = load_tenants_file(root)
+    entry = data.tenants.get(tenant)
+    if entry and entry.code_providers is not None:
+        return entry.code_providers
+    return data.defaults.code_providers
 
 
 def extra_env(root: Path, tenant: str) -> dict[str, str]:

@@ -29,6 +29,7 @@ def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     write_main(root, ["start", "chat", "admin", "health"])
     _write(root / "requirements.txt", "functions-framework==3.10.2\n")
+    _write(root / "requirements.lock", f"functions-framework==3.10.2 \\\n    --hash=sha256:{'0' * 64}\n")
     _write(root / "common/__init__.py", "")
     _write(root / "common/settings.py", "LIMIT = 1\n")
     _write(root / "common/tests/test_settings.py", "def test(): ...\n")

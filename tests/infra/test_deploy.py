@@ -1,8 +1,7 @@
-"""Dry runs of every deploy command: the gcloud commands, their flags, and no secret in sight."""
+"""Dry runs of deploy, grant and deploy-platform: functions, identities, least privilege."""
 
 from __future__ import annotations
 
-import io
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,61 +10,69 @@ import pytest
 
 from infra import deploy
 from infra.deploy import main
-from infra.gcloud import Result, Runner
 from infra.settings import validate_tenant
 from tests.infra.conftest import write_main
+from tests.infra.dryrun import (
+    BUCKET,
+    CANARY,
+    NUMBER,
+    PROJECT,
+    REGION,
+    bindings,
+    deploys,
+    env_vars,
+    flags,
+    isolate,
+    matching,
+    run,
+    sa,
+)
 
-PROJECT, REGION, NUMBER = "proj-test", "europe-west1", "123456789012"
-BUCKET = f"{PROJECT}-assistants-config"
-FN_SA = f"acme-fn@{PROJECT}.iam.gserviceaccount.com"
-SBX_SA = f"acme-sbx@{PROJECT}.iam.gserviceaccount.com"
-SCHED_SA = f"assistants-scheduler@{PROJECT}.iam.gserviceaccount.com"
-CANARY = "CANARY-SECRET-d41d8cd98f00"
+CONFIG = f'resource.name.startsWith("projects/_/buckets/{BUCKET}/objects/tenants/acme/")'
+CREDS = f'resource.name.startsWith("projects/{NUMBER}/secrets/acme__cred__")'
+PROJECT_CLAUSE = ' || resource.type == "cloudresourcemanager.googleapis.com/Project"'
+BUCKET_RES = f"gs://{BUCKET}"
+WRITER = f"projects/{PROJECT}/roles/assistantsSecretWriter"
+ACCESSOR = "roles/secretmanager.secretAccessor"
+# The matrix of docs/deploy.md, written out independently of infra/iam.py.
+MATRIX = {
+    "start": {
+        (BUCKET_RES, "roles/storage.objectViewer", CONFIG),
+        (PROJECT, "roles/datastore.user", ""),
+        (PROJECT, ACCESSOR, CREDS),
+    },
+    "chat": {
+        (BUCKET_RES, "roles/storage.objectViewer", CONFIG),
+        (PROJECT, "roles/datastore.user", ""),
+        (PROJECT, ACCESSOR, CREDS),
+    },
+    "admin": {
+        (BUCKET_RES, "roles/storage.objectUser", CONFIG),
+        (PROJECT, "roles/datastore.user", ""),
+        (PROJECT, ACCESSOR, CREDS),
+        (PROJECT, WRITER, CREDS + PROJECT_CLAUSE),
+        ("secret:acme__jwt__signing-key", ACCESSOR, ""),
+        ("secret:platform__jwt__public-key", ACCESSOR, ""),
+    },
+    "health": {
+        (BUCKET_RES, "roles/storage.objectViewer", CONFIG),
+        (PROJECT, "roles/datastore.viewer", ""),
+        (PROJECT, ACCESSOR, CREDS),
+        ("secret:platform__jwt__public-key", ACCESSOR, ""),
+    },
+}
+CODE_PROVIDER = "providers:\n  - {id: runner, kind: code, name: runner, python_code: 'x = 1'}\n"
 
 
 @pytest.fixture(autouse=True)
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "GOOGLE_CLOUD_PROJECT",
-        "CONFIG_BUCKET",
-        "TENANT",
-        "BOOTSTRAP_ADMIN_USERNAME",
-        "SERVICE_VERSION",
-        "HEALTH_DEEP",
-        "FIRESTORE_LOCATION",
-        "DRY_RUN",
-        "CHAT_MIN_INSTANCES",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PROJECT", PROJECT)
-    monkeypatch.setenv("REGION", REGION)
-    monkeypatch.setenv("PROJECT_NUMBER", NUMBER)
-    monkeypatch.setattr(deploy, "generate_secret", lambda: CANARY)
+    isolate(monkeypatch)
 
 
-def run(*argv: str, runner: Runner | None = None) -> tuple[int, Runner, str]:
-    out = io.StringIO()
-    runner = runner or Runner(dry_run=True)
-    runner.out = out
-    return main(list(argv), runner=runner), runner, out.getvalue()
-
-
-def matching(commands: list[list[str]], *prefix: str) -> list[list[str]]:
-    return [c for c in commands if c[: len(prefix)] == list(prefix)]
-
-
-def flags(argv: Sequence[str]) -> dict[str, str]:
-    """`--name=value` -> {name: value}; bare `--flag` -> {flag: ""}."""
-    pairs = (a[2:].partition("=") for a in argv if a.startswith("--"))
-    return {name: value for name, _, value in pairs}
-
-
-def deploys(runner: Runner) -> dict[str, list[str]]:
-    return {c[3]: c for c in matching(runner.commands, "gcloud", "functions", "deploy")}
-
-
-def env_vars(argv: Sequence[str]) -> dict[str, str]:
-    return dict(pair.split("=", 1) for pair in flags(argv)["set-env-vars"].split(","))
+def with_sandbox(repo: Path) -> None:
+    write_main(repo, ["start", "chat", "admin", "health", "sandbox"])
+    (repo / "infra").mkdir(exist_ok=True)
+    (repo / "infra" / "tenants.yaml").write_text("tenants:\n  acme: {code_providers: true}\n")
 
 
 # deploy ----------------------------------------------------------------------
@@ -78,32 +85,41 @@ def test_deploy_names_each_exported_function_after_the_tenant(repo: Path) -> Non
     assert list(deploys(runner)) == ["acme-start", "acme-chat", "acme-admin", "acme-health"]
 
 
-def test_deploy_flags_of_every_function(repo: Path) -> None:
+def test_each_function_runs_as_its_own_account_and_builds_as_the_build_account(repo: Path) -> None:
     _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
 
+    accounts = set()
     for name, argv in deploys(runner).items():
         function = name.removeprefix("acme-")
         f = flags(argv)
         assert "gen2" in f and "trigger-http" in f and "quiet" in f
-        assert f["runtime"] == "python311"
-        assert f["region"] == REGION
-        assert f["project"] == PROJECT
+        assert (f["runtime"], f["region"], f["project"]) == ("python311", REGION, PROJECT)
         assert Path(f["source"]) == repo / "build" / "acme"
         assert f["entry-point"] == function
-        assert f["service-account"] == FN_SA
-        assert f["cpu"] == "1"
-        assert f["memory"].endswith(("Mi", "Gi"))
-        assert f["timeout"].endswith("s")
-        assert int(f["max-instances"]) >= 1
+        assert f["service-account"] == sa(f"acme-{function}")
+        accounts.add(f["service-account"])
+        assert f["build-service-account"] == f"projects/{PROJECT}/serviceAccounts/{sa('assistants-build')}"
         assert "min-instances" not in f
-        assert env_vars(argv) == {
+        assert {
+            k: v for k, v in env_vars(argv).items() if k not in ("TURN_DEADLINE_S", "HEALTH_BEHIND_IAM")
+        } == {
             "TENANT_ID": "acme",
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "CONFIG_BUCKET": BUCKET,
             "SECRETS_BACKEND": "gcp",
             "FUNCTION_USE_ASGI": "true",
         }
-    assert all(flags(deploys(runner)[f"acme-{n}"])["concurrency"] == "80" for n in ("start", "chat", "admin"))
+    assert len(accounts) == 4
+
+
+def test_turn_deadline_is_a_little_below_each_timeout(repo: Path) -> None:
+    _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
+
+    for argv in deploys(runner).values():
+        timeout = int(flags(argv)["timeout"].removesuffix("s"))
+        deadline = int(env_vars(argv)["TURN_DEADLINE_S"])
+        assert timeout - 60 <= deadline <= timeout - 10, (timeout, deadline)
+    assert env_vars(deploys(runner)["acme-chat"])["TURN_DEADLINE_S"] == "540"
 
 
 def test_public_functions_and_private_health(repo: Path) -> None:
@@ -114,6 +130,56 @@ def test_public_functions_and_private_health(repo: Path) -> None:
         assert "--allow-unauthenticated" in functions[name]
     assert "--no-allow-unauthenticated" in functions["acme-health"]
     assert "--allow-unauthenticated" not in functions["acme-health"]
+    assert env_vars(functions["acme-health"])["HEALTH_BEHIND_IAM"] == "true"
+    assert not any("HEALTH_BEHIND_IAM" in env_vars(functions[n]) for n in ("acme-start", "acme-chat"))
+
+
+def test_least_privilege_matrix(repo: Path) -> None:
+    _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
+
+    for function, expected in MATRIX.items():
+        assert bindings(runner, sa(f"acme-{function}")) == expected, function
+    every = [c for c in runner.commands if "add-iam-policy-binding" in c]
+    assert not [c for c in every if "--role=roles/logging.logWriter" in c]
+    # No tenant identity can read a key that mints platform tokens.
+    assert not [c for c in every if "platform__jwt__private-key" in c]
+    # The public functions hold no write right on config or secrets, and no JWT key.
+    for function in ("start", "chat"):
+        roles = {role for _, role, _ in bindings(runner, sa(f"acme-{function}"))}
+        assert not roles & {"roles/storage.objectUser", WRITER, "roles/storage.objectAdmin"}
+        assert not [r for r, _, _ in bindings(runner, sa(f"acme-{function}")) if "jwt" in r]
+
+
+def test_the_tenant_signing_key_is_generated_on_stdin_only(repo: Path) -> None:
+    _, runner, out = run("deploy", "--root", str(repo), "--tenant", "acme")
+
+    create = matching(runner.commands, "gcloud", "secrets", "create", "acme__jwt__signing-key")
+    assert len(create) == 1 and "--data-file=-" in create[0]
+    assert "| gcloud secrets create acme__jwt__signing-key" in out
+    assert CANARY not in out
+
+
+def test_project_number_is_looked_up_and_a_placeholder_in_dry_run(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROJECT_NUMBER")
+
+    _, runner, out = run("deploy", "--root", str(repo), "--tenant", "acme")
+
+    assert ["gcloud", "projects", "describe", PROJECT, "--format=value(projectNumber)"] in runner.commands
+    assert 'startsWith("projects/PROJECT_NUMBER/secrets/acme__cred__")' in out
+
+
+def test_region_comes_from_tenants_yaml_when_region_is_empty(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGION", "")  # what Cloud Build passes for an empty _REGION
+    (repo / "infra").mkdir()
+    (repo / "infra" / "tenants.yaml").write_text("tenants:\n  acme: {region: asia-east1}\n")
+
+    _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
+
+    assert {flags(c)["region"] for c in deploys(runner).values()} == {"asia-east1"}
 
 
 def test_min_instances_and_sizes_come_from_env(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,71 +205,155 @@ def test_tenants_yaml_sizes_and_env(repo: Path) -> None:
     assert env_vars(deploys(runner)["acme-start"])["MAX_TOOL_ROUNDS"] == "4"
 
 
-def test_tenants_yaml_cannot_override_deploy_env(repo: Path) -> None:
+@pytest.mark.parametrize("name", ["TENANT_ID", "TURN_DEADLINE_S", "SANDBOX_URL", "HEALTH_BEHIND_IAM"])
+def test_tenants_yaml_cannot_override_deploy_env(repo: Path, name: str) -> None:
     (repo / "infra").mkdir()
-    (repo / "infra" / "tenants.yaml").write_text("tenants:\n  acme:\n    env: {TENANT_ID: beta}\n")
+    (repo / "infra" / "tenants.yaml").write_text(f"tenants:\n  acme:\n    env: {{{name}: x}}\n")
 
     rc, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
 
     assert rc == 1 and not deploys(runner)
 
 
-def test_runtime_service_account_roles(repo: Path) -> None:
-    _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
-    member = f"--member=serviceAccount:{FN_SA}"
-
-    assert matching(runner.commands, "gcloud", "iam", "service-accounts", "create", "acme-fn")
-    bucket = matching(
-        runner.commands, "gcloud", "storage", "buckets", "add-iam-policy-binding", f"gs://{BUCKET}"
-    )
-    assert len(bucket) == 1 and member in bucket[0]
-    assert flags(bucket[0])["role"] == "roles/storage.objectUser"
-    prefix = f'resource.name.startsWith("projects/_/buckets/{BUCKET}/objects/tenants/acme/")'
-    assert flags(bucket[0])["condition"].startswith(f"expression={prefix},")
-
-    project = {
-        flags(c)["role"]: flags(c)["condition"]
-        for c in matching(runner.commands, "gcloud", "projects", "add-iam-policy-binding", PROJECT)
-        if member in c
-    }
-    secrets = f'resource.name.startsWith("projects/{NUMBER}/secrets/acme__")'
-    assert project["roles/datastore.user"] == "None"
-    assert project["roles/logging.logWriter"] == "None"
-    assert project["roles/secretmanager.secretAccessor"].startswith(f"expression={secrets},")
-    writer = project[f"projects/{PROJECT}/roles/assistantsSecretWriter"]
-    assert writer.startswith(f"expression={secrets} || ")
-    assert len(project) == 4
-    jwt = matching(
-        runner.commands, "gcloud", "secrets", "add-iam-policy-binding", "platform__jwt__signing-key"
-    )
-    assert len(jwt) == 1 and member in jwt[0]
+# sandbox -----------------------------------------------------------------------
 
 
-def test_project_number_is_looked_up_and_a_placeholder_in_dry_run(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("PROJECT_NUMBER")
-
-    _, runner, out = run("deploy", "--root", str(repo), "--tenant", "acme")
-
-    assert ["gcloud", "projects", "describe", PROJECT, "--format=value(projectNumber)"] in runner.commands
-    assert 'startsWith("projects/PROJECT_NUMBER/secrets/acme__")' in out
-
-
-def test_sandbox_deployed_private_with_its_own_roleless_account(repo: Path) -> None:
-    write_main(repo, ["start", "chat", "admin", "health", "sandbox"])
+def test_sandbox_deployed_private_with_a_roleless_account_callable_by_chat(repo: Path) -> None:
+    with_sandbox(repo)
 
     _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
 
     functions = deploys(runner)
     assert next(iter(functions)) == "acme-sandbox"
-    assert flags(functions["acme-sandbox"])["service-account"] == SBX_SA
-    assert flags(functions["acme-sandbox"])["concurrency"] == "1"
-    assert "--no-allow-unauthenticated" in functions["acme-sandbox"]
-    invoker = matching(runner.commands, "gcloud", "functions", "add-invoker-policy-binding", "acme-sandbox")
-    assert len(invoker) == 1 and f"--member=serviceAccount:{FN_SA}" in invoker[0]
-    assert not [c for c in runner.commands if "add-iam-policy-binding" in c and any(SBX_SA in a for a in c)]
-    assert "SANDBOX_URL" in env_vars(functions["acme-chat"])
+    sandbox = functions["acme-sandbox"]
+    assert flags(sandbox)["service-account"] == sa("acme-sbx")
+    assert flags(sandbox)["concurrency"] == "1"
+    assert "--no-allow-unauthenticated" in sandbox
+    assert bindings(runner, sa("acme-sbx")) == set()
+    invokers = matching(runner.commands, "gcloud", "functions", "add-invoker-policy-binding", "acme-sandbox")
+    members = {flags(c)["member"] for c in invokers}
+    assert members == {f"serviceAccount:{sa('acme-chat')}", f"serviceAccount:{sa('acme-admin')}"}
+    url = f"https://{REGION}-{PROJECT}.cloudfunctions.net/acme-sandbox"
+    assert env_vars(sandbox) == {
+        "FUNCTION_USE_ASGI": "true",
+        "SANDBOX_AUTH": "google",
+        "SANDBOX_AUDIENCE": url,
+        "SANDBOX_ALLOWED_CALLERS": f"{sa('acme-chat')},{sa('acme-admin')}",
+    }
+    assert env_vars(functions["acme-chat"])["SANDBOX_URL"] == url
+    assert "SANDBOX_URL" not in env_vars(functions["acme-start"])
+
+
+def test_sandbox_follows_a_code_provider_in_the_config(repo: Path) -> None:
+    write_main(repo, ["start", "chat", "admin", "health", "sandbox"])
+    _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
+    assert "acme-sandbox" not in deploys(runner)
+
+    config = repo / "tenants/acme/config.yaml"
+    config.write_text(config.read_text() + CODE_PROVIDER)
+    _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
+    assert "acme-sandbox" in deploys(runner)
+
+
+def test_sandbox_never_deployed_unless_main_exports_it(repo: Path) -> None:
+    (repo / "infra").mkdir()
+    (repo / "infra" / "tenants.yaml").write_text("tenants:\n  acme: {code_providers: true}\n")
+
+    _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
+
+    assert "acme-sandbox" not in deploys(runner)
+
+
+# CI: code only -------------------------------------------------------------------
+
+
+def test_ci_deploy_changes_no_iam(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_sandbox(repo)
+    monkeypatch.setenv("DEPLOY_IAM", "0")
+
+    rc, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
+
+    assert rc == 0
+    assert len(deploys(runner)) == 5
+    iam_verbs = ("add-iam-policy-binding", "add-invoker-policy-binding", "create")
+    assert not [c for c in runner.commands if any(v in c for v in iam_verbs)]
+    assert not [c for c in runner.commands if c[:3] == ["gcloud", "projects", "describe"]]
+    for argv in deploys(runner).values():
+        assert not {"allow-unauthenticated", "no-allow-unauthenticated"} & set(flags(argv))
+        assert flags(argv)["service-account"].startswith("acme-")
+    assert len(matching(runner.commands, "gcloud", "functions", "describe")) == 5
+
+
+def test_ci_deploy_refuses_a_function_that_does_not_exist_yet(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infra.gcloud import Result, Runner
+
+    def nothing_exists(argv: Sequence[str], *, stdin: str | None, capture: bool) -> Result:
+        return Result(1 if "describe" in argv else 0, "")
+
+    rc, runner, _ = run(
+        "deploy",
+        "--root",
+        str(repo),
+        "--tenant",
+        "acme",
+        "--no-iam",
+        runner=Runner(dry_run=False, executor=nothing_exists),
+    )
+
+    assert rc == 1 and not deploys(runner)
+    assert "make deploy TENANT=acme" in capsys.readouterr().err
+
+
+def test_grant_is_the_iam_half_and_gives_ci_only_act_as(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ci = sa("ci-deployer")
+    monkeypatch.setenv("CI_SERVICE_ACCOUNT", ci)
+
+    rc, runner, _ = run("grant", "--root", str(repo), "--tenant", "acme")
+
+    assert rc == 0 and not deploys(runner)
+    for function, expected in MATRIX.items():
+        assert bindings(runner, sa(f"acme-{function}")) == expected
+    ci_bindings = bindings(runner, ci)
+    act_as = {(f"account:{sa(f'acme-{f}')}", "roles/iam.serviceAccountUser", "") for f in MATRIX}
+    assert ci_bindings == act_as | {(BUCKET_RES, "roles/storage.objectUser", CONFIG)}
+
+
+# platform admin ------------------------------------------------------------------
+
+
+def test_deploy_platform_runs_admin_in_shared_mode_as_the_platform_account(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BOOTSTRAP_ADMIN_USERNAME", "ops")
+
+    rc, runner, out = run("deploy-platform", "--root", str(repo))
+
+    assert rc == 0
+    ((name, argv),) = deploys(runner).items()
+    email = sa("assistants-platform-admin")
+    assert name == "platform-admin"
+    assert flags(argv)["entry-point"] == "admin" and flags(argv)["service-account"] == email
+    assert "--allow-unauthenticated" in argv
+    env = env_vars(argv)
+    assert "TENANT_ID" not in env and env["BOOTSTRAP_ADMIN_USERNAME"] == "ops"
+    assert flags(argv)["set-secrets"] == "BOOTSTRAP_ADMIN_PASSWORD=platform__bootstrap__admin-password:latest"
+    assert ("secret:platform__jwt__private-key", ACCESSOR, "") in bindings(runner, email)
+    assert not (repo / "build" / "platform" / "tenants" / "acme").exists()
+    assert CANARY not in out
+
+
+def test_bootstrap_admin_is_not_a_tenant_deploy_concern(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOTSTRAP_ADMIN_USERNAME", "ops")
+
+    _, runner, _ = run("deploy", "--root", str(repo), "--tenant", "acme")
+
+    assert "--clear-secrets" in deploys(runner)["acme-admin"]
+    assert not matching(runner.commands, "gcloud", "secrets", "create", "acme__bootstrap__admin-password")
+
+
+# validation ----------------------------------------------------------------------
 
 
 def test_deploy_only_what_main_exports(repo: Path) -> None:
@@ -234,7 +384,9 @@ def test_invalid_config_stops_deploy_before_any_command(
     assert "apps.0.name" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("tenant", ["", "Acme", "-acme", "ac_me", "acme/../beta", "1acme", "a" * 60])
+@pytest.mark.parametrize(
+    "tenant", ["", "Acme", "-acme", "ac_me", "acme/../beta", "1acme", "a" * 60, "platform"]
+)
 def test_invalid_tenant_is_refused(repo: Path, tenant: str, capsys: pytest.CaptureFixture[str]) -> None:
     rc, runner, _ = run("deploy", "--root", str(repo), f"--tenant={tenant}")
 
@@ -242,24 +394,8 @@ def test_invalid_tenant_is_refused(repo: Path, tenant: str, capsys: pytest.Captu
     assert "tenant" in capsys.readouterr().err
 
 
-def test_bootstrap_admin_password_travels_through_secret_manager(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BOOTSTRAP_ADMIN_USERNAME", "ops")
-
-    _, runner, out = run("deploy", "--root", str(repo), "--tenant", "acme")
-
-    secret = "acme__bootstrap__admin-password"
-    create = matching(runner.commands, "gcloud", "secrets", "create", secret)
-    assert len(create) == 1 and "--data-file=-" in create[0]
-    admin = deploys(runner)["acme-admin"]
-    assert flags(admin)["set-secrets"] == f"BOOTSTRAP_ADMIN_PASSWORD={secret}:latest"
-    assert env_vars(admin)["BOOTSTRAP_ADMIN_USERNAME"] == "ops"
-    assert "BOOTSTRAP_ADMIN_USERNAME" not in env_vars(deploys(runner)["acme-chat"])
-    assert CANARY not in out
-
-
 def test_every_printed_line_is_the_shell_form_of_a_command(repo: Path) -> None:
+    with_sandbox(repo)
     _, runner, out = run("deploy", "--root", str(repo), "--tenant", "acme")
 
     printed = [line[2:] for line in out.splitlines() if line.startswith("+ ")]
@@ -315,126 +451,6 @@ def test_push_config_names_the_invalid_field(
 
     assert rc == 1 and runner.commands == []
     assert f"invalid field {field!r}" in capsys.readouterr().err
-
-
-def test_push_config_bucket_from_env(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CONFIG_BUCKET", "other-bucket")
-
-    _, runner, _ = run("push-config", "--root", str(repo), "--tenant", "acme")
-
-    assert runner.commands[0][4] == "gs://other-bucket/tenants/acme/config.yaml"
-
-
-# scheduler ---------------------------------------------------------------------
-
-
-def test_scheduler_job_calls_health_with_oidc_every_5_minutes(repo: Path) -> None:
-    rc, runner, out = run("scheduler", "--root", str(repo), "--tenant", "acme")
-
-    assert rc == 0
-    invoker = matching(runner.commands, "gcloud", "functions", "add-invoker-policy-binding", "acme-health")
-    assert len(invoker) == 1 and f"--member=serviceAccount:{SCHED_SA}" in invoker[0]
-    url = f"https://{REGION}-{PROJECT}.cloudfunctions.net/acme-health"  # the dry-run placeholder
-    create = matching(runner.commands, "gcloud", "scheduler", "jobs", "create", "http", "acme-health")
-    update = matching(runner.commands, "gcloud", "scheduler", "jobs", "update", "http", "acme-health")
-    assert len(create) == len(update) == 1
-    for job in (create[0], update[0]):
-        f = flags(job)
-        assert f["schedule"] == "*/5 * * * *"
-        assert f["uri"] == url and f["oidc-token-audience"] == url
-        assert f["oidc-service-account-email"] == SCHED_SA
-        assert f["http-method"] == "GET"
-        assert f["location"] == REGION
-        assert int(f["max-retry-attempts"]) > 0
-        assert {"min-backoff", "max-backoff", "attempt-deadline"} <= set(f)
-    assert "'--schedule=*/5 * * * *'" in out
-    assert "gcloud logging metrics create acme-health-failures" in out
-    assert "monitoring policies create" in out
-    assert (repo / "build" / "acme-health-alert-policy.json").is_file()
-
-
-def test_scheduler_deep(repo: Path) -> None:
-    _, runner, _ = run("scheduler", "--root", str(repo), "--tenant", "acme", "--deep")
-
-    create = matching(runner.commands, "gcloud", "scheduler", "jobs", "create", "http")[0]
-    assert flags(create)["uri"].endswith("/acme-health?deep=1")
-    assert flags(create)["oidc-token-audience"].endswith("/acme-health")
-
-
-# bootstrap ---------------------------------------------------------------------
-
-
-def test_bootstrap_enables_apis_and_creates_the_shared_resources(repo: Path) -> None:
-    rc, runner, out = run("bootstrap", "--root", str(repo), "--project", "boot-proj", "--region", "us-east1")
-
-    assert rc == 0
-    enable = matching(runner.commands, "gcloud", "services", "enable")[0]
-    for api in (
-        "cloudfunctions",
-        "run",
-        "cloudbuild",
-        "artifactregistry",
-        "firestore",
-        "secretmanager",
-        "cloudscheduler",
-        "storage",
-        "iam",
-        "logging",
-    ):
-        assert f"{api}.googleapis.com" in enable
-    bucket = matching(
-        runner.commands, "gcloud", "storage", "buckets", "create", "gs://boot-proj-assistants-config"
-    )
-    assert len(bucket) == 1
-    assert {"uniform-bucket-level-access", "public-access-prevention"} <= set(flags(bucket[0]))
-    firestore = matching(runner.commands, "gcloud", "firestore", "databases", "create")
-    assert len(firestore) == 1 and flags(firestore[0])["type"] == "firestore-native"
-    jwt = matching(runner.commands, "gcloud", "secrets", "create", "platform__jwt__signing-key")
-    assert len(jwt) == 1 and "--data-file=-" in jwt[0]
-    assert "| gcloud secrets create platform__jwt__signing-key" in out
-    assert CANARY not in out
-
-
-def test_bootstrap_passes_the_generated_key_on_stdin_only(repo: Path) -> None:
-    calls: list[tuple[list[str], str | None]] = []
-
-    def fake(argv: Sequence[str], *, stdin: str | None, capture: bool) -> Result:
-        calls.append((list(argv), stdin))
-        return Result(1 if "describe" in argv else 0, "")  # nothing exists yet
-
-    rc, _, out = run(
-        "bootstrap",
-        "--root",
-        str(repo),
-        "--project",
-        "boot-proj",
-        runner=Runner(dry_run=False, executor=fake),
-    )
-
-    assert rc == 0
-    with_stdin = [(argv, stdin) for argv, stdin in calls if stdin is not None]
-    assert len(with_stdin) == 1
-    argv, stdin = with_stdin[0]
-    assert argv[:4] == ["gcloud", "secrets", "create", "platform__jwt__signing-key"] and stdin == CANARY
-    assert not any(CANARY in arg for argv, _ in calls for arg in argv)
-    assert CANARY not in out
-
-
-def test_existing_secret_is_never_regenerated(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    generated: list[str] = []
-    monkeypatch.setattr(deploy, "generate_secret", lambda: generated.append(CANARY) or CANARY)
-
-    def everything_exists(argv: Sequence[str], *, stdin: str | None, capture: bool) -> Result:
-        return Result(0, "")
-
-    runner = Runner(dry_run=False, executor=everything_exists)
-    rc, runner, _ = run("bootstrap", "--root", str(repo), "--project", "boot-proj", runner=runner)
-
-    assert rc == 0 and generated == []
-    assert not matching(runner.commands, "gcloud", "secrets", "create")
-
-
-# bundle ------------------------------------------------------------------------
 
 
 def test_bundle_command_builds_and_lists(repo: Path) -> None:
