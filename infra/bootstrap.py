@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 
-from infra import iam
+from infra import context, iam
 from infra.context import (
     KEYPAIR_HINT,
     PUBLIC_KEY_HINT,
     DeployError,
     email_from_env,
     env,
-    generate_keypair,
     resolve_project,
 )
 from infra.gcloud import Runner
@@ -113,7 +112,7 @@ def _platform_keys(runner: Runner, project: iam.Project) -> None:
 
     def keypair() -> tuple[str, str]:
         if not pair:
-            pair.extend(generate_keypair())
+            pair.extend(context.generate_keypair())
         return pair[0], pair[1]
 
     def private() -> str:

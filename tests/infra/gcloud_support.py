@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+# What gcloud says once the arguments parsed and it needs the environment.
 NEEDS_CREDENTIALS = (
     "You do not currently have an active account selected",
+    "The required property [project] is not currently set",
     "Your current active account",
     "There was a problem refreshing your current auth tokens",
 )

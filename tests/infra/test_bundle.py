@@ -48,6 +48,48 @@ def test_bundle_excludes_caches_tests_and_tooling(repo: Path) -> None:
     assert "devserver.py" not in files
 
 
+def test_bundle_is_an_inclusion_list(repo: Path) -> None:
+    for name in (
+        "common/.env",
+        "common/key.pem",
+        "common/notes.yaml",
+        "functions/.secret.py",
+        "tenants/acme/.env",
+        "tenants/acme/.hidden/tools.py",
+        "tenants/acme/service-account.json",
+        "tenants/acme/notes.txt",
+        "common/provision.py",
+        "functions/dev.py",
+    ):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("x = 1\n")
+    (repo / "common/admin/ui/static").mkdir(parents=True)
+    for asset in ("index.html", "app.js", "app.css", "catalog.json"):
+        (repo / "common/admin/ui/static" / asset).write_text("/* ui */\n")
+
+    files = set(bundle_files(build_bundle(repo, "acme")))
+
+    assert not [f for f in files if any(p.startswith(".") for p in f.split("/"))]
+    assert not {"common/key.pem", "common/notes.yaml", "tenants/acme/service-account.json"} & files
+    assert not {"tenants/acme/notes.txt", "common/provision.py", "functions/dev.py"} & files
+    assert {
+        f"common/admin/ui/static/{a}" for a in ("index.html", "app.js", "app.css", "catalog.json")
+    } <= files
+
+
+def test_bundle_requirements_are_the_hashed_lock(repo: Path) -> None:
+    out = build_bundle(repo, "acme")
+
+    assert (out / "requirements.txt").read_text() == (repo / "requirements.lock").read_text()
+
+
+def test_platform_bundle_has_no_tenant_folder(repo: Path) -> None:
+    out = build_bundle(repo, None)
+
+    assert out == repo / "build" / "platform"
+    assert not [f for f in bundle_files(out) if f.startswith("tenants/") and f != "tenants/__init__.py"]
+
+
 def test_rebuild_drops_stale_files(repo: Path) -> None:
     out = build_bundle(repo, "acme")
     (out / "stale.py").write_text("old")
@@ -96,7 +138,7 @@ def test_the_real_main_py_exports_deployable_functions() -> None:
 
 @pytest.mark.parametrize("tenant", ["acme", "a", "ab", "x" * 55, "acme-eu-west-production-42", "z9"])
 def test_service_account_ids_are_valid_and_stable(tenant: str) -> None:
-    for suffix in ("fn", "sbx"):
+    for suffix in ("start", "chat", "admin", "health", "sbx"):
         ident = account_id(tenant, suffix)
         assert ACCOUNT_ID_RE.match(ident), ident
         assert ident == account_id(tenant, suffix)
@@ -106,6 +148,6 @@ def test_service_account_ids_are_valid_and_stable(tenant: str) -> None:
 
 def test_tenant_must_be_able_to_name_its_functions() -> None:
     assert validate_tenant("acme") == "acme"
-    for bad in ("1acme", "a" * 56, "ACME", "acme_eu", ""):
+    for bad in ("1acme", "a" * 56, "ACME", "acme_eu", "", "platform"):
         with pytest.raises(SettingsError):
             validate_tenant(bad)

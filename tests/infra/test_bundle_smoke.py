@@ -65,6 +65,7 @@ def fresh_venv(requirements: Path) -> Path:
                     "install",
                     "-q",
                     "--disable-pip-version-check",
+                    "--require-hashes",  # the bundle's requirements.txt is the hashed lock
                     "-r",
                     str(requirements),
                 ],
