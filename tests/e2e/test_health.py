@@ -18,18 +18,6 @@ async def test_health_is_200_with_each_check_named_and_timed(stack, http):
         assert isinstance(body["checks"][name]["latency_ms"], float)
 
 
-async def test_deep_health_checks_each_active_provider_of_the_tenant(stack, http):
-    from tests.e2e.conftest import make_tenant
-
-    tenant = await make_tenant(stack)
-    stack.aimock.add({"match": {"userMessage": "ping"}, "response": {"content": "pong"}})
-    resp = await http.get("/health", params={"deep": "1", "tenant": tenant.id})
-    assert resp.status_code == 200, resp.text
-    providers = resp.json()["checks"]["providers"]["providers"]
-    assert set(providers) == {"p-openai", "p-cohere", "p-gemini"}
-    assert all(p["status"] == "ok" for p in providers.values())
-
-
 async def test_health_is_503_naming_firestore_when_its_emulator_stops(storage_emulator, tmp_path):
     firestore = start_firestore()  # a private emulator, so stopping it hurts no other test
     functions = start_functions(stack_env(firestore, storage_emulator, str(tmp_path / "secrets.json")))

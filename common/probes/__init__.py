@@ -5,8 +5,10 @@ checks hit, often on a cold instance, and importing google-cloud-firestore
 and google-cloud-storage costs ~350 ms before the first answer. A probe only
 needs one authenticated GET: a document read (missing is fine), the config
 bucket (or, per tenant, the tenant's bundle object: the tenant's service
-account may not read bucket metadata), and a secret under the tenant's prefix
-(missing is fine; listing would need project-wide rights).
+account may not read bucket metadata), and the platform's public JWT key
+(every health and admin identity may read it; missing is fine: Secret
+Manager answered, and listing would need project-wide rights).
+`common.probes.conformance` is the deep check of providers.
 
 Each probe raises `ProbeFailed` naming the HTTP status; response bodies are
 never echoed (they may quote URLs or names).
@@ -24,6 +26,7 @@ import urllib.request
 
 from common.settings import get_settings
 
+PUBLIC_KEY_SECRET = "platform__jwt__public-key"  # noqa: S105 - a secret id (infra/iam.py grants it)
 _METADATA = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default"
 _token: tuple[str, float] | None = None
 
@@ -123,16 +126,7 @@ def _storage(timeout: float) -> None:
 def _secret_manager(timeout: float) -> None:
     settings = get_settings()
     base = f"https://secretmanager.googleapis.com/v1/projects/{settings.project}"
-    token = _access_token()
-    if settings.tenant_id:
-        _get(
-            f"{base}/secrets/{settings.tenant_id}__health__ping/versions/latest:access",
-            token,
-            (200, 404),
-            timeout,
-        )
-    else:
-        _get(f"{base}/secrets?pageSize=1", token, (200,), timeout)
+    _get(f"{base}/secrets/{PUBLIC_KEY_SECRET}/versions/latest:access", _access_token(), (200, 404), timeout)
 
 
 async def firestore(deadline_s: float) -> None:
