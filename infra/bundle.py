@@ -2,8 +2,9 @@
 
 Cloud Functions uploads the whole `--source` folder, so the bundle is the
 security boundary for tenant code: it holds the shared runtime (`main.py`,
-`common/`, `functions/`, the pinned `requirements.txt`) and only
-`tenants/{tenant}/`, never another tenant's tools or config.
+`common/`, `functions/`, the hashed lock as `requirements.txt`) and only
+`tenants/{tenant}/`, never another tenant's tools or config. It is built from an
+inclusion list (`RUNTIME_SUFFIXES`), so what ships is what was meant to.
 """
 
 from __future__ import annotations
