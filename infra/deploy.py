@@ -126,7 +126,6 @@ def deploy_function(
     access: list[str] = []
     if iam_flags:  # CI (no IAM rights) leaves an existing function's invoker policy as it is
         access = ["--allow-unauthenticated" if function in PUBLIC_FUNCTIONS else "--no-allow-unauthenticated"]
-    label = PLATFORM if spec_tenant == PLATFORM else spec_tenant
     build_account = project.email(iam.BUILD_ACCOUNT)
     argv = [
         "gcloud",
@@ -148,7 +147,7 @@ def deploy_function(
         f"--service-account={service_account}",
         f"--build-service-account=projects/{project.id}/serviceAccounts/{build_account}",
         _env_flag(env_vars),
-        f"--update-labels=assistants-tenant={label}",
+        f"--update-labels=assistants-tenant={spec_tenant}",
         *access,
         *extra_flags,
         project.flag,

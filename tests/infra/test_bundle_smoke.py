@@ -110,7 +110,7 @@ def sample_root(tmp_path: Path) -> Path:
     """The real runtime plus one sample tenant, so the real tenants are not needed."""
     root = tmp_path / "repo"
     root.mkdir()
-    for name in ("main.py", "requirements.txt"):
+    for name in ("main.py", "requirements.txt", "requirements.lock"):
         shutil.copy2(ROOT / name, root / name)
     for name in ("common", "functions"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
