@@ -114,12 +114,15 @@ async def _run(tenant: str, target: Target) -> None:
         key = await provider_key(tenant, target.credential)
     except Exception:
         raise _StepFailed("credential") from None
-    adapter = get_adapter(  # shared and cached: never closed here
-        target.provider.kind,
-        api_key=key,
-        base_url=target.provider.base_url,
-        timeout=get_settings().upstream_timeout_s,
-    )
+    try:
+        adapter = get_adapter(  # shared and cached: never closed here
+            target.provider.kind,
+            api_key=key,
+            base_url=target.provider.base_url,
+            timeout=get_settings().upstream_timeout_s,
+        )
+    except Exception:  # an unknown kind, a refused base_url
+        raise _StepFailed("adapter") from None
     events = await _stream(adapter, _request(target.model.name, COUNT_PROMPT), "stream")
     if sum(1 for e in events if isinstance(e, TextDelta) and e.text) < 2:
         raise _StepFailed("deltas")
@@ -146,6 +149,8 @@ async def _probe(tenant: str, target: Target) -> dict[str, Any]:
             result["upstream_status"] = exc.upstream_status
     except TimeoutError:
         result = {"ok": False, "failed_step": "timeout"}
+    except Exception:  # never a 500 from health: the probe failed, say where we were
+        result = {"ok": False, "failed_step": "error"}
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
     result["checked_at"] = time.time()
     return result
