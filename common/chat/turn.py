@@ -67,6 +67,7 @@ class TurnResult:
     usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
     model: str = ""
     provider: str = ""
+    finish_reason: str = "stop"
     error: AppError | None = None
 
     def body(self) -> dict[str, Any]:
@@ -77,6 +78,7 @@ class TurnResult:
             "usage": self.usage,
             "model": self.model,
             "provider": self.provider,
+            "finish_reason": self.finish_reason,
         }
 
 
@@ -93,6 +95,8 @@ class Turn:
     # History read together with the thread (`access.thread_with_history`); then
     # `user_message_id` is already set and bounds it.
     prefetched_history: list[dict[str, Any]] | None = None
+    # The request's `response_format` (OpenAI's shape), else the assistant's setting.
+    response_format: dict[str, Any] | None = None
 
 
 async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
@@ -124,7 +128,10 @@ async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
     past = pair_tool_messages([m for m in (to_chat_message(s) for s in stored_history) if m])
     messages = (*fit(past, budget), ChatMessage(role="user", content=turn.user_text))
     system = assistant.system_prompt or None
-    return to_candidates(resolved, assistant, system, messages, tools=turn.toolset.specs)
+    response_format = turn.response_format or assistant.response_format
+    return to_candidates(
+        resolved, assistant, system, messages, tools=turn.toolset.specs, response_format=response_format
+    )
 
 
 @dataclass
@@ -254,7 +261,11 @@ async def _produce(
                         turn.tenant, turn.thread.id, reply_id, message, _usage_doc(turn, p)
                     )
                     p.stored_final, status = True, "complete"
-                    meta = {"model": route.model.name, "provider": route.provider.kind}
+                    meta = {
+                        "model": route.model.name,
+                        "provider": route.provider.kind,
+                        "finish_reason": ev.finish_reason,
+                    }
                     await out.put(("message", {"message_id": reply_id, "text": ev.text, **meta}))
                     await out.put(("usage", p.usage))
                     await out.put(("done", {"thread_id": turn.thread.id, "message_id": reply_id}))
@@ -369,6 +380,7 @@ async def collect(turn: Turn) -> TurnResult:
             result.message_id = data["message_id"]
             result.responses.append(data["text"])
             result.model, result.provider = data["model"], data["provider"]
+            result.finish_reason = data["finish_reason"]
         elif name == "usage":
             result.usage = data
         elif name == "error":
