@@ -139,7 +139,8 @@ class CohereAdapter:
             params["stop_sequences"] = list(request.stop)
         optional = {
             "seed": request.seed,
-            "p": request.top_p,
+            # Cohere's `p` spans 0.01-0.99; OpenAI's top_p 0-1 (1 = no cut) maps onto it.
+            "p": None if request.top_p is None else min(max(request.top_p, 0.01), 0.99),
             "presence_penalty": request.presence_penalty,
             "frequency_penalty": request.frequency_penalty,
         }

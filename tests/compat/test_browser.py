@@ -58,7 +58,7 @@ class _Static(http.server.SimpleHTTPRequestHandler):
             return "/nonexistent"
         return super().translate_path(path)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
