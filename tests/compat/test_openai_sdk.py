@@ -447,3 +447,31 @@ async def test_models_retrieve_and_list(compat: Compat) -> None:
     assert all(m.created > 1_600_000_000 for m in listed.data)
     with pytest.raises(openai.NotFoundError):
         await client.models.retrieve("nope")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_parallel_tool_calls_false_returns_one_call(compat: Compat, provider: str) -> None:
+    m = marker("oneCall")
+    compat.add(tool_calls_reply(m, ("get_price", {"sku": "A"}), ("get_price", {"sku": "B"})))
+    result = await async_client(compat).chat.completions.create(
+        model=f"support-{provider}",
+        messages=[{"role": "user", "content": m}],
+        tools=[PRICE_TOOL],
+        parallel_tool_calls=False,
+    )
+    calls = result.choices[0].message.tool_calls or []
+    assert [json.loads(c.function.arguments) for c in calls] == [{"sku": "A"}]
+    if provider == "openai":
+        assert compat.last(m)["parallel_tool_calls"] is False
+
+
+async def test_a_tool_result_without_its_call_is_400(compat: Compat) -> None:
+    with pytest.raises(openai.BadRequestError) as exc:
+        await async_client(compat).chat.completions.create(
+            model="support-openai",
+            messages=[
+                {"role": "user", "content": "hi"},
+                {"role": "tool", "tool_call_id": "call_unknown", "content": "42"},
+            ],
+        )
+    assert exc.value.param == "messages"
