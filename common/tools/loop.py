@@ -128,13 +128,15 @@ def _request(
         else:  # no system prompt to extend (or the model has none): a trailing user message
             messages += (ChatMessage(role="user", content=note),)
     tools = base.tools if offer else tuple(t for t in base.tools if t.name in client_tools)
-    choice: dict[str, object] = {}
-    if extra and (base.tool_choice == "required" or base.tool_choice_function):
+    choice, function = base.tool_choice, base.tool_choice_function
+    if extra and (choice == "required" or function):
         # A forced call applies to the first round only, or server tools would loop forever.
-        choice = {"tool_choice": "auto", "tool_choice_function": None}
+        choice, function = "auto", None
     if not tools:
-        choice = {"tool_choice": None, "tool_choice_function": None}
-    return replace(base, messages=messages, tools=tools, system=system, **choice)  # type: ignore[arg-type]
+        choice, function = None, None
+    return replace(
+        base, messages=messages, tools=tools, system=system, tool_choice=choice, tool_choice_function=function
+    )
 
 
 async def run(
