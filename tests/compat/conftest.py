@@ -5,6 +5,17 @@ tests/fixtures/tenants/compat-tools/tools.py) has an assistant per provider,
 all behind a recording proxy in front of aimock, so a test can read exactly
 what reached each provider's API (aimock's own journal shows Gemini requests
 only after translating them to chat messages).
+
+What aimock can emit, per provider (checked in its dist/ for 1.43): a fixture's
+`finishReason` is OpenAI-canonical and translated: Cohere `stop`→COMPLETE,
+`tool_calls`→TOOL_CALL, `length`→MAX_TOKENS (anything else raw, so no content
+filter); Gemini `stop`→STOP, `tool_calls`→FUNCTION_CALL (not a real Gemini value;
+the adapter maps it), `length`→MAX_TOKENS, `content_filter`→SAFETY. Tool calls come
+as OpenAI `tool_calls` deltas, Cohere `tool-call-start/delta/end` events with ids, and
+Gemini `functionCall` parts in one chunk, without ids unless the fixture gives one.
+Static fixtures for tool calls, JSON replies and `length` finishes are in
+tests/fixtures/aimock/compat.json (also handy by hand); the tests add their own with
+unique markers.
 """
 
 from __future__ import annotations

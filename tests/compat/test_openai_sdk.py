@@ -475,3 +475,50 @@ async def test_a_tool_result_without_its_call_is_400(compat: Compat) -> None:
             ],
         )
     assert exc.value.param == "messages"
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_static_aimock_fixtures(compat: Compat, provider: str) -> None:
+    """tests/fixtures/aimock/compat.json: a tool round trip, a JSON reply and a `length` finish."""
+    model = f"support-{provider}"
+    with sync_client(compat) as client:
+        ask: list[Any] = [{"role": "user", "content": "compat-fixture: weather tool"}]
+        first = client.chat.completions.create(model=model, messages=ask, tools=[WEATHER_TOOL])
+        [call] = first.choices[0].message.tool_calls or []
+        follow = [
+            *ask,
+            first.choices[0].message,
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+        ]
+        second = client.chat.completions.create(model=model, messages=follow, tools=[WEATHER_TOOL])
+        assert second.choices[0].message.content == "It is sunny in Paris."
+        reply = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "compat-fixture: json reply"}],
+            response_format={"type": "json_object"},
+        )
+        assert json.loads(reply.choices[0].message.content or "") == {"city": "Paris", "temperature": 21}
+        cut = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "compat-fixture: length finish"}]
+        )
+        assert cut.choices[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])  # Cohere has no content-filter finish
+async def test_content_filter_finish(compat: Compat, provider: str) -> None:
+    m = marker("filtered")
+    compat.add({"match": {"userMessage": m}, "response": {"content": "withheld", "finishReason": "content_filter"}})
+    result = await async_client(compat).chat.completions.create(
+        model=f"support-{provider}", messages=[{"role": "user", "content": m}]
+    )
+    assert result.choices[0].finish_reason == "content_filter"
