@@ -151,6 +151,7 @@ class CompletionRequest(BaseModel):
     response_format: ResponseFormat | None = None
     store: bool | None = None
     metadata: dict[str, str] | None = None
+    modalities: list[Literal["text"]] | None = None  # text is what every reply is
 
     @field_validator("stop")
     @classmethod
