@@ -33,6 +33,7 @@ from common.http.request import parse
 from common.http.responses import error_response, json_response, openai_error_body
 from common.http.routing import Ctx, Router
 from common.http.sse import SSE_HEADERS, sse, sse_data
+from common.providers.base import ToolCall
 from common.settings import get_settings
 from common.store import threads
 from common.store.threads import Thread
@@ -263,11 +264,11 @@ async def _complete(ctx: Ctx, c: Caller, body: CompletionRequest) -> Response:
         calls = 0
         try:
             async for item in completion.events(out):
-                if isinstance(item, str):
-                    yield sse_data(completion.chunk({"content": item}))
-                else:
+                if isinstance(item, ToolCall):
                     yield sse_data(completion.tool_call_chunk(calls, item))
                     calls += 1
+                else:
+                    yield sse_data(completion.text_chunk(item))
         except AppError as exc:
             # OpenAI clients raise on an `error` chunk; no [DONE] marks the stream as cut.
             yield sse_data(openai_error_body(exc, exc.status, ctx.request_id))

@@ -144,7 +144,7 @@ class CompletionRequest(BaseModel):
     seed: int | None = None
     user: str | None = Field(default=None, max_length=256)
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
     tools: list[ToolDef] | None = Field(default=None, max_length=128)
     tool_choice: Literal["auto", "none", "required"] | NamedChoice | None = None
     parallel_tool_calls: bool | None = None
@@ -173,18 +173,18 @@ def check_params(body: CompletionRequest, kinds: set[str]) -> None:
             raise BadRequest(f"Unrecognized request argument supplied: {name}", field=name)
     if body.n not in (None, 1):
         raise BadRequest("n > 1 is not supported: ask for one choice per request", field="n")
-    if body.logprobs:
-        raise BadRequest("logprobs are not supported by this endpoint", field="logprobs")
-    if body.top_logprobs is not None:
-        raise BadRequest("top_logprobs are not supported by this endpoint", field="top_logprobs")
+    if body.top_logprobs is not None and not body.logprobs:
+        raise BadRequest("top_logprobs needs logprobs: true", field="top_logprobs")
     if body.store:
         raise BadRequest("store is not supported: this endpoint stores no completions", field="store")
     if body.metadata:
         raise BadRequest("metadata is not supported: this endpoint stores no completions", field="metadata")
-    others = kinds - OPENAI_KINDS
+    others = ", ".join(sorted(kinds - OPENAI_KINDS))
     if body.user is not None and others:
+        raise BadRequest(f"user is not supported by the assistant's provider ({others})", field="user")
+    if body.logprobs and others:
         raise BadRequest(
-            f"user is not supported by the assistant's provider ({', '.join(sorted(others))})", field="user"
+            f"logprobs are not supported by the assistant's provider ({others})", field="logprobs"
         )
     if body.tool_choice is not None and not body.tools:
         raise BadRequest("tool_choice needs tools", field="tool_choice")

@@ -45,6 +45,7 @@ class Outcome:
     text: str = ""
     finish_reason: str = "stop"
     tool_calls: list[ToolCall] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0})
 
 
@@ -188,6 +189,8 @@ class Completion:
             presence_penalty=b.presence_penalty,
             frequency_penalty=b.frequency_penalty,
             user=b.user,
+            logprobs=bool(b.logprobs),
+            top_logprobs=b.top_logprobs,
         )
 
     def _keep(self, out: Outcome, call: ToolCall) -> bool:
@@ -196,7 +199,7 @@ class Completion:
             return False
         return self.body.parallel_tool_calls is not False or not out.tool_calls
 
-    async def events(self, out: Outcome) -> AsyncIterator[str | ToolCall]:
+    async def events(self, out: Outcome) -> AsyncIterator[loop.Delta | ToolCall]:
         """Yield text deltas and client tool calls; fill `out`; raise AppError on upstream failure."""
         limits = loop.limits_for(self.assistant)
         ctx = ToolContext(self.c.tenant, self.c.app.id, self.assistant.id, thread_id="", request_id=self.id)
@@ -209,7 +212,8 @@ class Completion:
                     if isinstance(ev, loop.Delta):
                         self.route = self.candidates[ev.index][0]
                         out.text += ev.text
-                        yield ev.text
+                        out.logprobs += ev.logprobs
+                        yield ev
                     elif isinstance(ev, loop.CallRequested):
                         if self._keep(out, ev.call):
                             out.tool_calls.append(ev.call)
@@ -240,15 +244,23 @@ class Completion:
             / 1_000_000,
         )
 
-    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    def chunk(
+        self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
+    ) -> dict[str, Any]:
         return {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.assistant.slug,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": logprobs}],
         }
+
+    def text_chunk(self, delta: loop.Delta) -> dict[str, Any]:
+        return self.chunk({"content": delta.text}, logprobs=self._logprobs(list(delta.logprobs)))
+
+    def _logprobs(self, content: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return {"content": content, "refusal": None} if self.body.logprobs else None
 
     def tool_call_chunk(self, index: int, call: ToolCall) -> dict[str, Any]:
         return self.chunk({"tool_calls": [{"index": index, **_tool_call(call)}]})
@@ -268,7 +280,12 @@ class Completion:
             "model": self.assistant.slug,
             "system_fingerprint": None,
             "choices": [
-                {"index": 0, "message": message, "finish_reason": out.finish_reason, "logprobs": None}
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": out.finish_reason,
+                    "logprobs": self._logprobs(out.logprobs),
+                }
             ],
             "usage": _usage(out),
         }

@@ -64,6 +64,8 @@ class ProviderRequest:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     user: str | None = None
+    logprobs: bool = False  # OpenAI only: per-token log probabilities on each TextDelta
+    top_logprobs: int | None = None
     n: int = 1  # adapters produce one candidate; the OpenAI endpoint refuses n > 1
 
 
@@ -71,6 +73,8 @@ class ProviderRequest:
 class TextDelta:
     text: str
     kind: Literal["text_delta"] = "text_delta"
+    # OpenAI's per-token `logprobs.content` entries for this text, when asked for.
+    logprobs: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,10 @@ class OpenAIAdapter:
             "user": request.user,
         }
         params.update({k: v for k, v in optional.items() if v is not None})
+        if request.logprobs:
+            params["logprobs"] = True
+            if request.top_logprobs is not None:
+                params["top_logprobs"] = request.top_logprobs
         return params
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
@@ -206,7 +210,8 @@ class OpenAIAdapter:
                         delta = choice.get("delta")
                         if delta:
                             if delta.get("content"):
-                                yield TextDelta(delta["content"])
+                                logprobs = (choice.get("logprobs") or {}).get("content") or ()
+                                yield TextDelta(delta["content"], logprobs=tuple(logprobs))
                             for fragment in delta.get("tool_calls") or ():
                                 tools.add(fragment)
                         if choice.get("finish_reason"):

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 from common.config.models import Assistant
 from common.errors import AppError, UpstreamError, UpstreamTimeout
@@ -61,6 +61,7 @@ class ToolLoopLimit(AppError):
 class Delta:
     index: int  # which candidate is answering
     text: str
+    logprobs: tuple[dict[str, Any], ...] = ()  # when the request asked for them (OpenAI)
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ async def run(
                 if isinstance(event, TextDelta):
                     if event.text:
                         parts.append(event.text)
-                        yield Delta(index, event.text)
+                        yield Delta(index, event.text, event.logprobs)
                 elif isinstance(event, ToolCallEvent):
                     calls.append(event.call)
                     if offer or event.call.name in client_tools:

@@ -517,8 +517,28 @@ def test_static_aimock_fixtures(compat: Compat, provider: str) -> None:
 @pytest.mark.parametrize("provider", ["openai", "gemini"])  # Cohere has no content-filter finish
 async def test_content_filter_finish(compat: Compat, provider: str) -> None:
     m = marker("filtered")
-    compat.add({"match": {"userMessage": m}, "response": {"content": "withheld", "finishReason": "content_filter"}})
+    compat.add(
+        {"match": {"userMessage": m}, "response": {"content": "withheld", "finishReason": "content_filter"}}
+    )
     result = await async_client(compat).chat.completions.create(
         model=f"support-{provider}", messages=[{"role": "user", "content": m}]
     )
     assert result.choices[0].finish_reason == "content_filter"
+
+
+async def test_logprobs_are_forwarded_to_openai(compat: Compat) -> None:
+    """aimock answers `logprobs: null`, so this shows the request and the reply's shape."""
+    m = marker("logprobs")
+    compat.add(text_reply(m, "ok"))
+    client = async_client(compat)
+    result = await client.chat.completions.create(
+        model="support-openai", messages=[{"role": "user", "content": m}], logprobs=True, top_logprobs=2
+    )
+    body = compat.last(m)
+    assert body["logprobs"] is True and body["top_logprobs"] == 2
+    assert result.choices[0].logprobs is not None and result.choices[0].logprobs.content == []
+    stream = await client.chat.completions.create(
+        model="support-openai", messages=[{"role": "user", "content": m}], logprobs=True, stream=True
+    )
+    texts = [c.choices[0] async for c in stream if c.choices and c.choices[0].delta.content]
+    assert texts and all(c.logprobs is not None for c in texts)
