@@ -542,3 +542,21 @@ async def test_logprobs_are_forwarded_to_openai(compat: Compat) -> None:
     )
     texts = [c.choices[0] async for c in stream if c.choices and c.choices[0].delta.content]
     assert texts and all(c.logprobs is not None for c in texts)
+
+
+async def test_rate_limited_is_429_with_retry_after(stack) -> None:  # type: ignore[no-untyped-def]
+    from tests.e2e.conftest import make_tenant
+
+    def one_per_minute(data: dict[str, Any]) -> None:
+        data["apps"][0]["rate_limit_per_minute"] = 1
+
+    tenant = await make_tenant(stack, mutate=one_per_minute)
+    m = marker("limited")
+    stack.aimock.add(text_reply(m, "ok"))
+    client = openai.AsyncOpenAI(api_key=tenant.key, base_url=stack.url + "/chat/v1", max_retries=0)
+    messages: Any = [{"role": "user", "content": m}]
+    await client.chat.completions.create(model="support-openai", messages=messages)
+    with pytest.raises(openai.RateLimitError) as exc:
+        await client.chat.completions.create(model="support-openai", messages=messages)
+    assert exc.value.code == "rate_limit_exceeded"
+    assert int(exc.value.response.headers["retry-after"]) >= 1
