@@ -13,11 +13,14 @@ class AppError(Exception):
 
     status: int = 500
     type: str = "internal_error"
+    code: str | None = None  # a finer machine-readable reason (OpenAI's `code`), when there is one
 
-    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+    def __init__(self, message: str = "", *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message or self.type)
         self.message = message or self.type
         self.field = field
+        if code is not None:
+            self.code = code
 
     @property
     def headers(self) -> dict[str, str]:
@@ -26,6 +29,12 @@ class AppError(Exception):
 
 class BadRequest(AppError):
     status, type = 400, "invalid_request"
+
+
+class ContextLengthExceeded(BadRequest):
+    """The prompt does not fit the model's context window (OpenAI's 400 code)."""
+
+    code = "context_length_exceeded"
 
 
 class Unauthorized(AppError):
@@ -78,7 +87,16 @@ class RateLimited(_RetryAfter):
     status, type = 429, "rate_limited"
 
 
-class UpstreamError(AppError):
+class _AlreadyRetried(AppError):
+    """The service already retried and fell back: tell SDKs not to repeat it (OpenAI's
+    clients honour `x-should-retry`)."""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-should-retry": "false"}
+
+
+class UpstreamError(_AlreadyRetried):
     status, type = 502, "upstream_error"
 
 
@@ -86,5 +104,5 @@ class DependencyUnavailable(_RetryAfter):
     status, type = 503, "dependency_unavailable"
 
 
-class UpstreamTimeout(AppError):
+class UpstreamTimeout(_AlreadyRetried):
     status, type = 504, "upstream_timeout"

@@ -24,14 +24,16 @@ from common.chat.access import (
     thread_with_history,
 )
 from common.chat.actions import ActionRequest, find_action, public_assistant, render, validate_input
-from common.chat.completions import Completion, CompletionRequest, Outcome, models_list
+from common.chat.compat_request import CompletionRequest
+from common.chat.completions import Completion, Outcome, model_info, models_list
 from common.chat.schemas import AppChatRequest, ChatRequest
 from common.config.models import Assistant
 from common.errors import AppError, NotFound
 from common.http.request import parse
-from common.http.responses import error_response, json_response
+from common.http.responses import error_response, json_response, openai_error_body
 from common.http.routing import Ctx, Router
 from common.http.sse import SSE_HEADERS, sse, sse_data
+from common.providers.base import ToolCall
 from common.settings import get_settings
 from common.store import threads
 from common.store.threads import Thread
@@ -54,9 +56,11 @@ async def _run(
     text: str,
     stream: bool,
     prefetched: Prefetched | None = None,
+    response_format: dict[str, Any] | None = None,
 ) -> Response:
     await budget.admit(c.tenant, c.cfg, assistant, text)  # before the user message is stored
     turn = chat_turn.Turn(c.tenant, c.cfg, thread, assistant, text, request_id=ctx.request_id)
+    turn.response_format = response_format
     if prefetched is not None:
         turn.user_message_id, turn.prefetched_history = prefetched.user_message_id, prefetched.history
     ctx.log_fields.update(tenant=c.tenant, app=c.app.id, assistant=assistant.id, stream=stream)
@@ -91,7 +95,7 @@ async def _idempotent(
     try:
         response = await run()
     except AppError as exc:
-        response = error_response(exc, ctx.request_id)
+        response = error_response(exc, ctx.request_id, ctx.error_style)
     except BaseException:
         await idempotency.finish(claimed, 500, b"", "")
         raise
@@ -153,7 +157,8 @@ async def _chat(ctx: Ctx) -> Response:
         if assistant is None:
             raise NotFound("the thread's assistant is no longer available")
         stream = _wants_stream(ctx, body.stream, assistant)
-        return await _run(ctx, c, found.thread, assistant, text, stream, found)
+        fmt = body.response_format.wire() if body.response_format else None
+        return await _run(ctx, c, found.thread, assistant, text, stream, found, fmt)
 
     return await _idempotent(ctx, c, "chat", body.model_dump(), run)
 
@@ -168,7 +173,8 @@ async def _app_chat(ctx: Ctx) -> Response:
     assistant = assistant_of(c, ctx.params["assistant"])
     found = await _thread_for(c, assistant, body.thread_id, body.metadata)
     stream = _wants_stream(ctx, body.stream, assistant)
-    return await _run(ctx, c, found.thread, assistant, text, stream, found)
+    fmt = body.response_format.wire() if body.response_format else None
+    return await _run(ctx, c, found.thread, assistant, text, stream, found, fmt)
 
 
 async def _messages(ctx: Ctx) -> Response:
@@ -243,8 +249,10 @@ async def _complete(ctx: Ctx, c: Caller, body: CompletionRequest) -> Response:
     completion = Completion(c, body)
     await completion.start()
     ctx.log_fields.update(
-        tenant=c.tenant, app=c.app.id, assistant=completion.assistant.id, stream=body.stream
+        tenant=c.tenant, app=c.app.id, assistant=completion.assistant.id, stream=bool(body.stream)
     )
+    if body.user is not None:  # the caller's end-user id, for tracing abuse back (never the text)
+        ctx.log_fields["end_user"] = body.user
     out = Outcome()
     if not body.stream:
         async for _ in completion.events(out):
@@ -254,14 +262,17 @@ async def _complete(ctx: Ctx, c: Caller, body: CompletionRequest) -> Response:
 
     async def chunks() -> AsyncIterator[bytes]:
         yield sse_data(completion.chunk({"role": "assistant", "content": ""}))
+        calls = 0
         try:
-            async for text in completion.events(out):
-                yield sse_data(completion.chunk({"content": text}))
+            async for item in completion.events(out):
+                if isinstance(item, ToolCall):
+                    yield sse_data(completion.tool_call_chunk(calls, item))
+                    calls += 1
+                else:
+                    yield sse_data(completion.text_chunk(item))
         except AppError as exc:
             # OpenAI clients raise on an `error` chunk; no [DONE] marks the stream as cut.
-            yield sse_data(
-                {"error": {"type": exc.type, "message": exc.message, "request_id": ctx.request_id}}
-            )
+            yield sse_data(openai_error_body(exc, exc.status, ctx.request_id))
             return
         yield sse_data(completion.chunk({}, out.finish_reason))
         if include_usage:
@@ -275,6 +286,10 @@ async def _models(ctx: Ctx) -> Response:
     return json_response(models_list(await caller(ctx.request)))
 
 
+async def _model(ctx: Ctx) -> Response:
+    return json_response(model_info(await caller(ctx.request), ctx.params["model"]))
+
+
 router.add("POST", "/", _chat)
 router.add("GET", "/threads/{thread_id}/messages", _messages)
 router.add("POST", "/app/{app}/{assistant}", _app_chat)
@@ -283,6 +298,7 @@ router.add("GET", "/assistants/{assistant}", _assistant)
 router.add("POST", "/assistants/{assistant}/actions/{action}", _action)
 router.add("POST", "/v1/chat/completions", _completions)
 router.add("GET", "/v1/models", _models)
+router.add("GET", "/v1/models/{model}", _model)
 
 
 @functions_framework.aio.http

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from common.admin.openapi_public import PUBLIC_OPS, Health, PublicOp
+from common.admin.openapi_public import PUBLIC_OPS, Health, OpenAIErrorResponse, PublicOp
 from common.admin.routes import OPS, Op
 from common.admin.schemas import ErrorResponse
 from common.auth.roles import Access
@@ -59,6 +59,7 @@ def _op_id(prefix: str, method: str, path: str) -> str:
 def _schemas() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
     pairs: set[tuple[type[BaseModel], JsonSchemaMode]] = {
         (ErrorResponse, "serialization"),
+        (OpenAIErrorResponse, "serialization"),
         (Bundle, "serialization"),  # the YAML body of config export
     }
     for op in OPS:
@@ -179,6 +180,16 @@ def _public_operation(op: PublicOp, refs: dict[Any, dict[str, Any]]) -> dict[str
     if op.streams:
         ok.setdefault("content", {}).update(_SSE)
     responses = _error_responses([503, *op.errors])
+    if op.openai_errors:
+        shape = {"application/json": {"schema": refs[(OpenAIErrorResponse, "serialization")]}}
+        text = {**_STATUS_TEXT, 400: "Invalid request; `error.param` names the parameter"}
+        responses = {
+            code: {
+                "description": "Any other error" if code == "default" else text[int(code)],
+                "content": shape,
+            }
+            for code in responses
+        }
     responses[str(op.status)] = ok
     if op.response is Health:
         responses["503"] = {"description": "A check failed; `failing` names it", "content": ok["content"]}

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.chat.actions import ActionRequest
-from common.chat.completions import CompletionRequest
+from common.chat.compat_request import CompletionRequest
 from common.chat.schemas import AppChatRequest, ChatRequest, StartRequest
 
 
@@ -41,6 +41,7 @@ class ChatResponse(_Out):
     usage: ChatUsage
     model: str
     provider: str
+    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "other"]
 
 
 class ThreadMessage(_Out):
@@ -88,10 +89,17 @@ class CompletionUsage(_Out):
     total_tokens: int
 
 
+class CompletionToolCall(_Out):
+    id: str
+    type: Literal["function"]
+    function: dict[str, str] = Field(description="`name` and `arguments` (JSON text)")
+
+
 class CompletionMessage(_Out):
     role: Literal["assistant"]
     content: str | None
     refusal: str | None
+    tool_calls: list[CompletionToolCall] | None = None
 
 
 class CompletionChoice(_Out):
@@ -106,8 +114,23 @@ class ChatCompletion(_Out):
     object: Literal["chat.completion"]
     created: int
     model: str
+    system_fingerprint: str | None
     choices: list[CompletionChoice]
     usage: CompletionUsage
+
+
+class OpenAIErrorDetail(_Out):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+    request_id: str
+
+
+class OpenAIErrorResponse(_Out):
+    """The `/v1` routes' errors, in OpenAI's shape (validation is 400 there, not 422)."""
+
+    error: OpenAIErrorDetail
 
 
 class ModelCard(_Out):
@@ -143,6 +166,7 @@ class PublicOp:
     auth: bool = True  # a client key
     idempotent: bool = False  # honours Idempotency-Key
     errors: tuple[int, ...] = (400, 401, 404, 413, 422, 429)
+    openai_errors: bool = False  # errors in OpenAI's shape (the /v1 routes)
 
 
 _PAGE = (("limit", {"type": "integer"}), ("page_token", {"type": "string"}))
@@ -209,10 +233,26 @@ PUBLIC_OPS: tuple[PublicOp, ...] = (
         ChatCompletion,
         streams=True,
         idempotent=True,
-        errors=_TURN,
+        errors=(400, 401, 404, 409, 413, 429, 502, 504),
+        openai_errors=True,
     ),
     PublicOp(
-        "chat", "GET", "/v1/models", "OpenAI-compatible model list (the app's assistants)", response=ModelList
+        "chat",
+        "GET",
+        "/v1/models",
+        "OpenAI-compatible model list (the app's assistants)",
+        response=ModelList,
+        errors=(401, 429),
+        openai_errors=True,
+    ),
+    PublicOp(
+        "chat",
+        "GET",
+        "/v1/models/{model}",
+        "One assistant as an OpenAI model",
+        response=ModelCard,
+        errors=(401, 404, 429),
+        openai_errors=True,
     ),
     PublicOp(
         "health",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from common.config.effective import TenantConfig
 from common.config.models import Assistant, Credential, Model, Provider
@@ -77,6 +78,7 @@ def to_candidates(
     system: str | None,
     messages: tuple[ChatMessage, ...],
     tools: tuple[ToolSpec, ...] = (),
+    response_format: dict[str, Any] | None = None,
 ) -> list[tuple[Route, Candidate]]:
     """One candidate per route; `tools` go only to models that support tools."""
     timeout = get_settings().upstream_timeout_s
@@ -96,6 +98,7 @@ def to_candidates(
             tools=tools if route.model.supports_tools else (),
             temperature=assistant.temperature,
             max_output_tokens=assistant.max_output_tokens or route.model.max_output_tokens,
+            response_format=response_format,
         )
         out.append(
             (

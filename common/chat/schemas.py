@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.providers.response_format import ResponseFormat
 from common.store.storable import check_storable
 
 
@@ -29,6 +30,8 @@ class ChatRequest(_Body):
     thread_id: str = Field(min_length=1, max_length=128)
     message: str
     stream: bool | None = None
+    # OpenAI's shape; overrides the assistant's `response_format` for this turn.
+    response_format: ResponseFormat | None = None
 
 
 class AppChatRequest(_Body):
@@ -36,5 +39,6 @@ class AppChatRequest(_Body):
     thread_id: str | None = Field(default=None, min_length=1, max_length=128)
     stream: bool | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    response_format: ResponseFormat | None = None
 
     _metadata = field_validator("metadata")(_storable_metadata)

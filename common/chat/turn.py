@@ -68,6 +68,7 @@ class TurnResult:
     usage: dict[str, int] = field(default_factory=lambda: {"input_tokens": 0, "output_tokens": 0})
     model: str = ""
     provider: str = ""
+    finish_reason: str = "stop"
     error: AppError | None = None
 
     def body(self) -> dict[str, Any]:
@@ -78,6 +79,7 @@ class TurnResult:
             "usage": self.usage,
             "model": self.model,
             "provider": self.provider,
+            "finish_reason": self.finish_reason,
         }
 
 
@@ -94,6 +96,8 @@ class Turn:
     # History read together with the thread (`access.thread_with_history`); then
     # `user_message_id` is already set and bounds it.
     prefetched_history: list[dict[str, Any]] | None = None
+    # The request's `response_format` (OpenAI's shape), else the assistant's setting.
+    response_format: dict[str, Any] | None = None
     user_commit: asyncio.Future[Any] | None = None  # the user message's write, set by `prepare`
 
 
@@ -143,7 +147,10 @@ async def prepare(turn: Turn) -> list[tuple[Route, Candidate]]:
     past = pair_tool_messages([m for m in (to_chat_message(s) for s in stored_history) if m])
     messages = (*fit(past, budget), ChatMessage(role="user", content=turn.user_text))
     system = assistant.system_prompt or None
-    return to_candidates(resolved, assistant, system, messages, tools=turn.toolset.specs)
+    response_format = turn.response_format or assistant.response_format
+    return to_candidates(
+        resolved, assistant, system, messages, tools=turn.toolset.specs, response_format=response_format
+    )
 
 
 @dataclass
@@ -238,7 +245,7 @@ async def _produce(
     status = "incomplete"
     try:
         meter = TurnBudget.for_turn(turn.tenant, turn.cfg.tenant, [r for r, _ in candidates])
-        events = loop.run([c for _, c in candidates], turn.toolset, ctx, limits, meter)
+        events = loop.run([c for _, c in candidates], turn.toolset, ctx, limits, meter=meter)
         async with contextlib.aclosing(events):
             async for ev in events:
                 if turn.user_commit is not None and not turn.user_commit.done():
@@ -279,7 +286,11 @@ async def _produce(
                         turn.tenant, turn.thread.id, reply_id, message, _usage_doc(turn, p)
                     )
                     p.stored_final, status = True, "complete"
-                    meta = {"model": route.model.name, "provider": route.provider.kind}
+                    meta = {
+                        "model": route.model.name,
+                        "provider": route.provider.kind,
+                        "finish_reason": ev.finish_reason,
+                    }
                     await out.put(("message", {"message_id": reply_id, "text": ev.text, **meta}))
                     await out.put(("usage", p.usage))
                     await out.put(("done", {"thread_id": turn.thread.id, "message_id": reply_id}))
@@ -403,6 +414,7 @@ async def collect(turn: Turn) -> TurnResult:
             result.message_id = data["message_id"]
             result.responses.append(data["text"])
             result.model, result.provider = data["model"], data["provider"]
+            result.finish_reason = data["finish_reason"]
         elif name == "usage":
             result.usage = data
         elif name == "error":

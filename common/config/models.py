@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.config.ids import IDENT, RESERVED_TENANT_IDS, SLUG, is_slug  # noqa: F401 - re-exported
+from common.providers.response_format import normalized
 
 ProviderKind = Literal["openai", "cohere", "gemini", "openai_compatible", "code"]
 
@@ -76,6 +77,7 @@ class Model(Record):
     supports_streaming: bool = True
     supports_system_prompt: bool = True
     supports_tools: bool = True
+    supports_images: bool = False  # image_url parts are sent only to models marked multimodal
     input_cost_per_million: float = Field(default=0.0, ge=0, le=1_000_000)
     output_cost_per_million: float = Field(default=0.0, ge=0, le=1_000_000)
 
@@ -119,10 +121,18 @@ class Assistant(Record):
     tool_timeout_s: float | None = Field(default=None, gt=0, le=300)
     actions: dict[str, Action] = Field(default_factory=dict)
     fallback_model_ids: list[str] = Field(default_factory=list)
+    # OpenAI's shape ({"type": "json_object"} or {"type": "json_schema", "json_schema": {...}});
+    # every reply of the assistant is then JSON (a request's own response_format wins).
+    response_format: dict[str, Any] | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     endpoint: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @field_validator("response_format", mode="before")
+    @classmethod
+    def _response_format(cls, value: Any) -> dict[str, Any] | None:
+        return normalized(value)
 
 
 class Tool(Record):

@@ -18,14 +18,30 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from common.errors import AppError, MethodNotAllowed, NotFound
-from common.http.responses import error_response
+from common.errors import MethodNotAllowed, NotFound
+from common.http.responses import ErrorStyle, error_response
 from common.logging import get_logger, log
 from common.settings import get_settings
 
 Handler = Callable[["Ctx"], Awaitable[Response]]
-_EXPOSE = "X-Request-Id, Retry-After, Idempotent-Replayed"
+_EXPOSE = "X-Request-Id, Retry-After, Idempotent-Replayed, X-Should-Retry"
 _ALLOW_HEADERS = "Authorization, Content-Type, Accept, Idempotency-Key, X-Request-Id, X-Tenant-Id"
+# A requested header is echoed back only when it is a plain header name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+
+
+def allowed_request_headers(requested: str | None) -> str:
+    """Our own headers plus whatever the preflight asks for (the OpenAI JS SDK sends
+    `x-stainless-*` and more, and the list grows): auth is a bearer header, never a
+    cookie, so any header name is safe to allow for an allowed origin."""
+    names = [n.strip() for n in (requested or "").split(",")[:64]]
+    extra = [n for n in names if n and _HEADER_NAME.match(n)]
+    return ", ".join([_ALLOW_HEADERS, *extra]) if extra else _ALLOW_HEADERS
+
+
+def error_style(local_path: str) -> ErrorStyle:
+    """The OpenAI-compatible routes answer errors in OpenAI's shape."""
+    return "openai" if local_path == "/v1" or local_path.startswith("/v1/") else "native"
 
 
 def cors_headers(origin: str) -> dict[str, str]:
@@ -50,6 +66,7 @@ class Ctx:
     request_id: str
     path: str
     log_fields: dict[str, Any] = field(default_factory=dict)
+    error_style: ErrorStyle = "native"
 
 
 @dataclass
@@ -100,7 +117,7 @@ class Router:
             raise MethodNotAllowed(f"{method} is not allowed here", allow=sorted(set(allowed)))
         raise NotFound(f"no route for {method} {path}")
 
-    def _preflight(self, origin: str, path: str) -> Response:
+    def _preflight(self, origin: str, path: str, requested: str | None) -> Response:
         local = self.local_path(path)
         methods = sorted({r.method for r in self.routes if r.pattern.match(local)})
         if not methods or not cors_headers(origin):
@@ -108,7 +125,7 @@ class Router:
         headers = {
             **cors_headers(origin),
             "Access-Control-Allow-Methods": ", ".join([*methods, "OPTIONS"]),
-            "Access-Control-Allow-Headers": _ALLOW_HEADERS,
+            "Access-Control-Allow-Headers": allowed_request_headers(requested),
             "Access-Control-Max-Age": "600",
         }
         return Response(status_code=204, headers=headers)
@@ -118,16 +135,15 @@ class Router:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         method, path = request.method, request.url.path
         ctx = Ctx(request=request, params={}, request_id=request_id, path=path)
+        ctx.error_style = error_style(self.local_path(path))
         origin = request.headers.get("origin")
         if method == "OPTIONS" and origin and request.headers.get("access-control-request-method"):
-            return self._preflight(origin, path)
+            return self._preflight(origin, path, request.headers.get("access-control-request-headers"))
         try:
             handler, ctx.params = self.match(method, path)
             response = await handler(ctx)
-        except AppError as exc:
-            response = error_response(exc, request_id)
         except Exception as exc:
-            response = error_response(exc, request_id)
+            response = error_response(exc, request_id, ctx.error_style)
         response.headers["X-Request-Id"] = request_id
         if origin:
             response.headers.update(cors_headers(origin))

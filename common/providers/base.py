@@ -31,6 +31,8 @@ class ChatMessage:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None  # for role == "tool"
     name: str | None = None  # tool name, for role == "tool"
+    # Image URLs (https or `data:image/...;base64,`) that go with a user message.
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class ToolSpec:
     name: str
     description: str
     parameters: dict[str, Any]  # JSON Schema (type: object)
+    strict: bool | None = None  # the caller asked for arguments that follow the schema exactly
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,30 @@ class ProviderRequest:
     tools: tuple[ToolSpec, ...] = ()
     temperature: float | None = None
     max_output_tokens: int | None = None
+    # Sampling and output controls (OpenAI's names; each adapter translates or the
+    # OpenAI-compatible endpoint refuses them for providers that lack them).
+    tool_choice: Literal["auto", "none", "required"] | None = None
+    tool_choice_function: str | None = None  # a named function the model must call
+    parallel_tool_calls: bool | None = None
+    # {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}
+    response_format: dict[str, Any] | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    user: str | None = None
+    logprobs: bool = False  # OpenAI only: per-token log probabilities on each TextDelta
+    top_logprobs: int | None = None
+    n: int = 1  # adapters produce one candidate; the OpenAI endpoint refuses n > 1
 
 
 @dataclass(frozen=True)
 class TextDelta:
     text: str
     kind: Literal["text_delta"] = "text_delta"
+    # OpenAI's per-token `logprobs.content` entries for this text, when asked for.
+    logprobs: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,15 +165,52 @@ async def complete(adapter: ProviderAdapter, request: ProviderRequest) -> Comple
     return out
 
 
-def function_tools(request: ProviderRequest) -> list[dict[str, Any]]:
-    """Tools in the `{"type": "function", ...}` shape that OpenAI and Cohere v2 share."""
-    return [
-        {
-            "type": "function",
-            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-        }
-        for t in request.tools
-    ]
+def function_tools(request: ProviderRequest, *, strict: bool = False) -> list[dict[str, Any]]:
+    """Tools in the `{"type": "function", ...}` shape that OpenAI and Cohere v2 share
+    (`strict` per function is OpenAI's; Cohere has one request-wide flag)."""
+    out = []
+    for t in request.tools:
+        fn: dict[str, Any] = {"name": t.name, "description": t.description, "parameters": t.parameters}
+        if strict and t.strict is not None:
+            fn["strict"] = t.strict
+        out.append({"type": "function", "function": fn})
+    return out
+
+
+def json_schema_of(request: ProviderRequest) -> dict[str, Any] | None:
+    """The JSON Schema a `json_schema` response format asks for, else None."""
+    fmt = request.response_format or {}
+    if fmt.get("type") != "json_schema":
+        return None
+    schema = (fmt.get("json_schema") or {}).get("schema")
+    return schema if isinstance(schema, dict) else {"type": "object"}
+
+
+def wants_json(request: ProviderRequest) -> bool:
+    return (request.response_format or {}).get("type") in ("json_object", "json_schema")
+
+
+def call_error(
+    vendor: str,
+    exc: Exception,
+    key: str,
+    *,
+    status: int | None = None,
+    detail: Any = None,
+    headers: Any = None,
+) -> ProviderCallError:
+    """The adapters' shared failure mapping: an HTTP status (with `Retry-After`), else a
+    transport failure, else an unexpected error; the key redacted from every text."""
+    if status is not None:
+        return ProviderCallError(
+            redact(f"{vendor}: HTTP {status}: {detail}", key),
+            status=status,
+            retry_after=parse_retry_after(headers),
+        )
+    mapped = transport_error(exc, key, vendor=vendor)
+    if mapped is not None:
+        return mapped
+    return ProviderCallError(redact(f"{vendor}: unexpected {type(exc).__name__}: {exc}", key))
 
 
 def redact(text: str, *secrets: str | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import replace
 from typing import Any, Literal, cast
 
 import cohere
@@ -24,10 +25,11 @@ from common.providers.base import (
     ToolCall,
     ToolCallEvent,
     UsageEvent,
+    call_error,
     function_tools,
-    parse_retry_after,
+    json_schema_of,
     redact,
-    transport_error,
+    wants_json,
 )
 
 _FINISH_REASON_MAP: dict[str, Literal["stop", "tool_calls", "length", "content_filter", "other"]] = {
@@ -56,9 +58,39 @@ def _messages(request: ProviderRequest) -> list[dict[str, Any]]:
             out.append(item)
         elif msg.role == "tool":
             out.append({"role": "tool", "tool_call_id": msg.tool_call_id or "", "content": msg.content})
+        elif msg.images:  # Cohere v2's vision models take OpenAI-style image_url parts
+            parts: list[dict[str, Any]] = [{"type": "text", "text": msg.content}] if msg.content else []
+            parts += [{"type": "image_url", "image_url": {"url": url}} for url in msg.images]
+            out.append({"role": msg.role, "content": parts})
         else:
             out.append({"role": msg.role, "content": msg.content})
     return out
+
+
+def _tools(request: ProviderRequest) -> dict[str, Any]:
+    """Cohere has REQUIRED and NONE but no named choice: a named function is offered alone,
+    with REQUIRED, which forces exactly that call."""
+    if not request.tools:
+        return {}
+    named = request.tool_choice_function
+    tools = function_tools(
+        replace(request, tools=tuple(t for t in request.tools if t.name == named)) if named else request
+    )
+    out: dict[str, Any] = {"tools": tools}
+    if named or request.tool_choice == "required":
+        out["tool_choice"] = "REQUIRED"
+    elif request.tool_choice == "none":
+        out["tool_choice"] = "NONE"
+    if any(t.strict for t in request.tools):
+        out["strict_tools"] = True
+    return out
+
+
+def _response_format(request: ProviderRequest) -> dict[str, Any] | None:
+    if not wants_json(request):
+        return None
+    schema = json_schema_of(request)
+    return {"type": "json_object", **({"json_schema": schema} if schema is not None else {})}
 
 
 def _usage(usage: Any) -> UsageEvent | None:
@@ -86,27 +118,33 @@ class CohereAdapter:
         )
 
     def _error(self, exc: Exception) -> ProviderCallError:
-        key = self._api_key
         if isinstance(exc, ApiError):
             # str(ApiError) dumps the response headers too; the body is what matters.
-            return ProviderCallError(
-                redact(f"cohere: HTTP {exc.status_code}: {exc.body}", key),
-                status=exc.status_code,
-                retry_after=parse_retry_after(exc.headers),
+            status = exc.status_code
+            return call_error(
+                "cohere", exc, self._api_key, status=status, detail=exc.body, headers=exc.headers
             )
-        mapped = transport_error(exc, key, vendor="cohere")
-        if mapped is not None:
-            return mapped
-        return ProviderCallError(redact(f"cohere: unexpected {type(exc).__name__}: {exc}", key))
+        return call_error("cohere", exc, self._api_key)
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": request.model, "messages": _messages(request)}
-        if request.tools:
-            params["tools"] = function_tools(request)
+        params: dict[str, Any] = {"model": request.model, "messages": _messages(request), **_tools(request)}
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.max_output_tokens is not None:
             params["max_tokens"] = request.max_output_tokens
+        response_format = _response_format(request)
+        if response_format:
+            params["response_format"] = response_format
+        if request.stop:
+            params["stop_sequences"] = list(request.stop)
+        optional = {
+            "seed": request.seed,
+            # Cohere's `p` spans 0.01-0.99; OpenAI's top_p 0-1 (1 = no cut) maps onto it.
+            "p": None if request.top_p is None else min(max(request.top_p, 0.01), 0.99),
+            "presence_penalty": request.presence_penalty,
+            "frequency_penalty": request.frequency_penalty,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
         return params
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:

@@ -16,6 +16,7 @@ import base64
 import binascii
 import contextlib
 import json
+import mimetypes
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Literal, cast
@@ -33,9 +34,9 @@ from common.providers.base import (
     ToolCall,
     ToolCallEvent,
     UsageEvent,
-    parse_retry_after,
-    redact,
-    transport_error,
+    call_error,
+    json_schema_of,
+    wants_json,
 )
 
 HttpClientKind = Literal["aiohttp", "httpx"]
@@ -88,6 +89,35 @@ def _tool_output(content: str) -> dict[str, Any]:
         return {"output": content}
 
 
+def _image_part(url: str) -> types.Part:
+    """`data:` URLs travel inline; https URLs as `file_data` that Gemini fetches itself
+    (the MIME type from the extension, JPEG when it says nothing)."""
+    if url.startswith("data:"):
+        header, _, payload = url.partition(",")
+        mime = header[5:].split(";", 1)[0] or "image/jpeg"
+        return types.Part(inline_data=types.Blob(mime_type=mime, data=base64.b64decode(payload)))
+    guessed = mimetypes.guess_type(url.split("?", 1)[0])[0]
+    mime = guessed if guessed and guessed.startswith("image/") else "image/jpeg"
+    return types.Part(file_data=types.FileData(file_uri=url, mime_type=mime))
+
+
+def _tool_config(request: ProviderRequest) -> types.ToolConfig | None:
+    """OpenAI's tool_choice as Gemini's calling mode: none→NONE, required→ANY, a named
+    function→ANY limited to it; strict tools ask for VALIDATED (schema-adherent calls)."""
+    names = [request.tool_choice_function] if request.tool_choice_function else None
+    if names or request.tool_choice == "required":
+        mode = types.FunctionCallingConfigMode.ANY
+    elif request.tool_choice == "none":
+        mode = types.FunctionCallingConfigMode.NONE
+    elif any(t.strict for t in request.tools):
+        mode = types.FunctionCallingConfigMode.VALIDATED
+    else:
+        return None
+    return types.ToolConfig(
+        function_calling_config=types.FunctionCallingConfig(mode=mode, allowed_function_names=names)
+    )
+
+
 def _contents(request: ProviderRequest) -> tuple[list[types.Content], str | None]:
     system = [request.system] if request.system else []
     contents: list[types.Content] = []
@@ -111,7 +141,9 @@ def _contents(request: ProviderRequest) -> tuple[list[types.Content], str | None
         if msg.role == "system":
             system.append(msg.content)
         elif msg.role == "user":
-            contents.append(types.Content(role="user", parts=[types.Part(text=msg.content)]))
+            parts = [types.Part(text=msg.content)] if msg.content or not msg.images else []
+            parts += [_image_part(url) for url in msg.images]
+            contents.append(types.Content(role="user", parts=parts))
         else:
             parts = [types.Part(text=msg.content)] if msg.content else []
             for call in msg.tool_calls:
@@ -141,6 +173,16 @@ def _config(request: ProviderRequest, system: str | None) -> types.GenerateConte
             for t in request.tools
         ]
         config.tools = [types.Tool(function_declarations=decls)]
+        config.tool_config = _tool_config(request)
+    if wants_json(request):
+        config.response_mime_type = "application/json"
+        config.response_json_schema = json_schema_of(request)
+    if request.stop:
+        config.stop_sequences = list(request.stop)
+    config.seed = request.seed
+    config.top_p = request.top_p
+    config.presence_penalty = request.presence_penalty
+    config.frequency_penalty = request.frequency_penalty
     return config
 
 
@@ -183,18 +225,11 @@ class GeminiAdapter:
         self._client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
 
     def _error(self, exc: Exception) -> ProviderCallError:
-        key = self._api_key
         if isinstance(exc, errors.APIError):
             headers = getattr(getattr(exc, "response", None), "headers", None)
-            return ProviderCallError(
-                redact(f"gemini: HTTP {exc.code}: {exc.message or exc}", key),
-                status=exc.code,
-                retry_after=parse_retry_after(headers),
-            )
-        mapped = transport_error(exc, key, vendor="gemini")
-        if mapped is not None:
-            return mapped
-        return ProviderCallError(redact(f"gemini: unexpected {type(exc).__name__}: {exc}", key))
+            detail = exc.message or exc
+            return call_error("gemini", exc, self._api_key, status=exc.code, detail=detail, headers=headers)
+        return call_error("gemini", exc, self._api_key)
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         contents, system = _contents(request)

@@ -22,11 +22,10 @@ from common.providers.base import (
     ToolCall,
     ToolCallEvent,
     UsageEvent,
+    call_error,
     function_tools,
     is_timeout,
-    parse_retry_after,
     redact,
-    transport_error,
 )
 
 HttpClientKind = Literal["aiohttp", "httpx"]
@@ -66,9 +65,19 @@ def _messages(request: ProviderRequest) -> list[dict[str, Any]]:
             )
         elif msg.role == "tool":
             out.append({"role": "tool", "tool_call_id": msg.tool_call_id or "", "content": msg.content})
+        elif msg.images:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": msg.content}] if msg.content else []
+            parts += [{"type": "image_url", "image_url": {"url": url}} for url in msg.images]
+            out.append({"role": msg.role, "content": parts})
         else:
             out.append({"role": msg.role, "content": msg.content})
     return out
+
+
+def _tool_choice(request: ProviderRequest) -> Any:
+    if request.tool_choice_function:
+        return {"type": "function", "function": {"name": request.tool_choice_function}}
+    return request.tool_choice
 
 
 class _ToolCallBuffer:
@@ -126,10 +135,8 @@ class OpenAIAdapter:
     def _error(self, exc: Exception) -> ProviderCallError:
         key = self._api_key
         if isinstance(exc, openai.APIStatusError):
-            return ProviderCallError(
-                redact(f"openai: HTTP {exc.status_code}: {exc.message}", key),
-                status=exc.status_code,
-                retry_after=parse_retry_after(exc.response.headers),
+            return call_error(
+                "openai", exc, key, status=exc.status_code, detail=exc.message, headers=exc.response.headers
             )
         if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
             timed_out = is_timeout(exc)
@@ -140,10 +147,7 @@ class OpenAIAdapter:
                 timeout=timed_out,
                 connection=not timed_out,
             )
-        mapped = transport_error(exc, key, vendor="openai")
-        if mapped is not None:
-            return mapped
-        return ProviderCallError(redact(f"openai: unexpected {type(exc).__name__}: {exc}", key))
+        return call_error("openai", exc, key)
 
     def _params(self, request: ProviderRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -153,11 +157,31 @@ class OpenAIAdapter:
             "stream_options": {"include_usage": True},
         }
         if request.tools:
-            params["tools"] = function_tools(request)
+            params["tools"] = function_tools(request, strict=True)
+            if request.tool_choice or request.tool_choice_function:
+                params["tool_choice"] = _tool_choice(request)
+            if request.parallel_tool_calls is not None:
+                params["parallel_tool_calls"] = request.parallel_tool_calls
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.max_output_tokens is not None:
             params[self._max_tokens_field] = request.max_output_tokens
+        if request.response_format:
+            params["response_format"] = request.response_format
+        if request.stop:
+            params["stop"] = list(request.stop)
+        optional = {
+            "seed": request.seed,
+            "top_p": request.top_p,
+            "presence_penalty": request.presence_penalty,
+            "frequency_penalty": request.frequency_penalty,
+            "user": request.user,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        if request.logprobs:
+            params["logprobs"] = True
+            if request.top_logprobs is not None:
+                params["top_logprobs"] = request.top_logprobs
         return params
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
@@ -186,7 +210,8 @@ class OpenAIAdapter:
                         delta = choice.get("delta")
                         if delta:
                             if delta.get("content"):
-                                yield TextDelta(delta["content"])
+                                logprobs = (choice.get("logprobs") or {}).get("content") or ()
+                                yield TextDelta(delta["content"], logprobs=tuple(logprobs))
                             for fragment in delta.get("tool_calls") or ():
                                 tools.add(fragment)
                         if choice.get("finish_reason"):

@@ -61,6 +61,7 @@ class ToolLoopLimit(AppError):
 class Delta:
     index: int  # which candidate is answering
     text: str
+    logprobs: tuple[dict[str, Any], ...] = ()  # when the request asked for them (OpenAI)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,9 @@ class Step:
     input_tokens: int
     output_tokens: int
     final: bool
+    # Why the model stopped (FinishEvent reasons); a final step with `calls` ends on
+    # client tools (OpenAI-compatible endpoint) that the caller runs itself.
+    finish_reason: str = "stop"
 
 
 LoopEvent = Delta | CallRequested | ResultReady | Step
@@ -119,7 +123,11 @@ def limits_for(assistant: Assistant) -> Limits:
 
 
 def _request(
-    base: ProviderRequest, extra: list[ChatMessage], offer: bool, note: str | None
+    base: ProviderRequest,
+    extra: list[ChatMessage],
+    offer: bool,
+    note: str | None,
+    client_tools: frozenset[str] = frozenset(),
 ) -> ProviderRequest:
     messages = base.messages + tuple(extra)
     system = base.system
@@ -128,7 +136,16 @@ def _request(
             system = f"{system}\n\n{note}"
         else:  # no system prompt to extend (or the model has none): a trailing user message
             messages += (ChatMessage(role="user", content=note),)
-    return replace(base, messages=messages, tools=base.tools if offer else (), system=system)
+    tools = base.tools if offer else tuple(t for t in base.tools if t.name in client_tools)
+    choice, function = base.tool_choice, base.tool_choice_function
+    if extra and (choice == "required" or function):
+        # A forced call applies to the first round only, or server tools would loop forever.
+        choice, function = "auto", None
+    if not tools:
+        choice, function = None, None
+    return replace(
+        base, messages=messages, tools=tools, system=system, tool_choice=choice, tool_choice_function=function
+    )
 
 
 async def run(
@@ -136,17 +153,23 @@ async def run(
     toolset: Toolset,
     ctx: ToolContext,
     limits: Limits,
+    client_tools: frozenset[str] = frozenset(),
     meter: Meter | None = None,
 ) -> AsyncGenerator[LoopEvent, None]:
-    """`meter` reserves each call's worst case before it and settles the real usage after."""
+    """`client_tools` name tools the caller runs (OpenAI-compatible endpoint): a round in
+    which the model calls any of them ends the loop with those calls (server-tool calls of
+    that round are not run; the stateless caller's next request lets the model ask again).
+    `meter` reserves each call's worst case before it and settles the real usage after."""
     extra: list[ChatMessage] = []
     rounds = 0
     while True:
         offer = bool(toolset) and rounds < limits.max_rounds
         capped = bool(toolset) and 0 < limits.max_rounds <= rounds
         note = LIMIT_NOTE.format(n=limits.max_rounds) if capped else None
-        batch = [replace(c, request=_request(c.request, extra, offer, note)) for c in candidates]
-        index, parts, calls, usage, finished = 0, [], [], (0, 0), False
+        batch = [
+            replace(c, request=_request(c.request, extra, offer, note, client_tools)) for c in candidates
+        ]
+        index, parts, calls, usage, finished, reason = 0, [], [], (0, 0), False, "stop"
         held = await meter.reserve(batch) if meter is not None else None
         stream = cast(
             AsyncGenerator[tuple[int, ProviderEvent], None],
@@ -160,26 +183,31 @@ async def run(
                     if isinstance(event, TextDelta):
                         if event.text:
                             parts.append(event.text)
-                            yield Delta(index, event.text)
+                            yield Delta(index, event.text, event.logprobs)
                     elif isinstance(event, ToolCallEvent):
                         calls.append(event.call)
-                        if offer:
+                        if offer or event.call.name in client_tools:
                             yield CallRequested(index, event.call)
                     elif isinstance(event, UsageEvent):
                         usage = (event.input_tokens, event.output_tokens)
                     elif isinstance(event, FinishEvent):
-                        finished = True
+                        finished, reason = True, event.reason
         finally:
             if meter is not None and held is not None:
                 meter.settle(held, index, *usage)
         if not finished:
             raise ProviderCallError("the upstream stream ended without finishing", connection=True)
         text = "".join(parts)
+        for_client = tuple(c for c in calls if c.name in client_tools)
+        if for_client:
+            yield Step(index, text, for_client, (), *usage, final=True, finish_reason="tool_calls")
+            return
         if not calls or not offer:
             if calls and capped and not text:
                 raise ToolLoopLimit(f"the model still wanted to call tools after {limits.max_rounds} rounds")
             # Calls nobody offered (no tools, or after the cap) are dropped, never stored unanswered.
-            yield Step(index, text, (), (), *usage, final=True)
+            final_reason = "stop" if reason == "tool_calls" else reason
+            yield Step(index, text, (), (), *usage, final=True, finish_reason=final_reason)
             return
         outcomes: list[ToolOutcome] = []
         async with contextlib.aclosing(_run_tools(toolset, tuple(calls), ctx, outcomes)) as results:
