@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.chat.access import Caller
 from common.chat.budget import TurnBudget
 from common.chat.candidates import Route, resolve, to_candidates
+from common.chat.deadline import bounded, new_deadline
 from common.config.models import Assistant
 from common.errors import (
     NotFound,
@@ -152,7 +153,8 @@ class Completion:
         tokens = [0, 0]
         try:
             meter = TurnBudget.for_turn(self.c.tenant, self.c.cfg.tenant, [r for r, _ in self.candidates])
-            events = loop.run([cand for _, cand in self.candidates], self.toolset, ctx, limits, meter)
+            run = loop.run([cand for _, cand in self.candidates], self.toolset, ctx, limits, meter)
+            events = bounded(run, new_deadline())  # TURN_DEADLINE_S
             async with contextlib.aclosing(events):
                 async for ev in events:
                     if isinstance(ev, loop.Delta):
