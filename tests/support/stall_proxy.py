@@ -1,6 +1,8 @@
 """A TCP proxy that can stall: bytes stop flowing both ways (connections stay open) until
 `resume()`. Put in front of the Firestore emulator, it reproduces a database that hangs
 mid-turn, which a stopped emulator (connection refused, fast UNAVAILABLE) does not.
+`resume(drop=True)` ends the stall by closing the stalled connections, so nothing sent
+during the stall ever arrives (the requests were lost; clients reconnect).
 
 Runs its own event loop in a thread so that sync and async tests can drive it.
 """
@@ -20,6 +22,8 @@ class StallProxy:
         self._flowing = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._generation = 0
+        self._writers: list[asyncio.StreamWriter] = []
 
     @property
     def host(self) -> str:
@@ -38,8 +42,16 @@ class StallProxy:
     def stall(self) -> None:
         self._loop.call_soon_threadsafe(self._flowing.clear)
 
-    def resume(self) -> None:
-        self._loop.call_soon_threadsafe(self._flowing.set)
+    def resume(self, drop: bool = False) -> None:
+        def go() -> None:
+            if drop:
+                self._generation += 1
+                for writer in self._writers:
+                    writer.close()
+                self._writers.clear()
+            self._flowing.set()
+
+        self._loop.call_soon_threadsafe(go)
 
     def stop(self) -> None:
         async def close() -> None:
@@ -60,12 +72,20 @@ class StallProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self._writers += [writer, up_writer]
+        generation = self._generation
+        await asyncio.gather(
+            self._pipe(reader, up_writer, generation), self._pipe(up_reader, writer, generation)
+        )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, generation: int
+    ) -> None:
         try:
             while data := await reader.read(65536):
-                await self._flowing.wait()  # a stall holds the bytes, it does not drop them
+                await self._flowing.wait()  # a stall holds the bytes...
+                if generation != self._generation:
+                    return  # ...and `resume(drop=True)` loses them
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
