@@ -174,3 +174,56 @@ async def test_webhook_credentials_are_their_own_kind(stack, http, platform):
         f"/credentials/{hook_cred['id']}", {"kind": "provider", "provider_id": provider["id"]}
     )
     assert flipped.status_code == 422 and flipped.json()["error"]["field"] == "kind"
+
+
+async def test_a_webhook_credential_made_through_the_admin_api_authenticates_its_tool(
+    stack, http, platform, listener
+):
+    _, admin = await tenant_with_admin(http, platform)
+    app = await admin.create("apps", {"name": "Shop", "slug": "shop"})
+    _, model, cred = await provider_set(
+        admin, "openai", stack.aimock.url + "/v1", "sk-" + secrets.token_hex(10), "gpt-4o"
+    )
+    token = "hook-token-" + secrets.token_hex(6)
+    hook_cred = await admin.create("credentials", {"kind": "webhook", "name": "orders", "value": token})
+    path = listener.route("/orders", Reply(200, {"order_id": "A-1001", "status": "shipped"}))
+    schema = {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}
+    await admin.create(
+        "tools",
+        {
+            "name": "order_status",
+            "url": listener.url(path),
+            "parameters": schema,
+            "credential_id": hook_cred["id"],
+        },
+    )
+    await admin.create(
+        "assistants",
+        {
+            "app_id": app["id"],
+            "name": "Support",
+            "slug": "support",
+            "model_id": model["id"],
+            "credential_id": cred["id"],
+            "tools": ["order_status"],
+        },
+    )
+    client_key = (await admin.create("client-keys", {"app_id": app["id"]}))["key"]
+    m = marker("hookcred")
+    stack.aimock.add(
+        {
+            "match": {"userMessage": m, "toolResultContains": "shipped"},
+            "response": {"content": "It has shipped."},
+        },
+        {
+            "match": {"userMessage": m},
+            "response": {"toolCalls": [{"name": "order_status", "arguments": {"order_id": "A-1001"}}]},
+        },
+    )
+    resp = await http.post(
+        "/chat/app/shop/support", json={"message": m}, headers={"Authorization": f"Bearer {client_key}"}
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["responses"] == ["It has shipped."]
+    [seen] = listener.seen(path)
+    assert seen.headers["authorization"] == f"Bearer {token}"
