@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import make_tenant, parse_sse
 from tests.support.services import Service, start_functions
+from tests.tools.hookserver import HookServer, Reply
 
 DEADLINE_S = 10.0  # generous: the deadline counts from the request, and the machine is shared
 SLOW_REPLY = "word " * 400
@@ -102,3 +103,42 @@ async def test_a_turn_within_the_deadline_is_untouched(stack, client):
     stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "in time"}})
     resp = await client.post("/chat/app/shop/support-openai", json={"message": text}, headers=tenant.auth)
     assert resp.status_code == 200 and resp.json()["responses"] == ["in time"]
+
+
+async def test_tool_rounds_share_the_one_deadline(stack, client):
+    """A model that keeps calling a slow tool: the rounds together stop at the deadline."""
+    hook = await HookServer().start()
+    try:
+        path = hook.route("/slow", Reply(200, {"status": "still looking"}, delay=4))
+        tool = {
+            "id": "lookup",
+            "name": "lookup",
+            "url": hook.url(path),
+            "timeout_s": 30,
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        }
+
+        def mutate(data):
+            data["tools"] = [tool]
+            for a in data["assistants"]:
+                a["tools"], a["tool_timeout_s"] = ["lookup"], 30
+
+        tenant = await make_tenant(stack, mutate=mutate)
+        m = f"rounds-{uuid.uuid4().hex[:10]}"
+        stack.aimock.add(
+            {
+                "match": {"userMessage": m},
+                "response": {"toolCalls": [{"name": "lookup", "arguments": {"q": "x"}}]},
+            }
+        )
+        thread_id = (await client.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]
+        started = time.monotonic()
+        resp = await client.post("/chat", json={"thread_id": thread_id, "message": m}, headers=tenant.auth)
+        assert resp.status_code == 504 and resp.json()["error"]["type"] == "timeout", resp.text
+        assert time.monotonic() - started < 40  # 8 rounds of 4 s each would be 32 s and more
+        stored = await _stored(client, tenant, thread_id)
+        rounds = [s for s in stored if s["role"] == "assistant"]
+        assert 1 <= len(rounds) < 8  # cut by the deadline, not by the round cap
+        assert stored[-1]["role"] == "tool"  # every stored call has its result (or "interrupted")
+    finally:
+        await hook.stop()
