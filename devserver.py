@@ -93,7 +93,8 @@ def main() -> int:
         if missing:
             mock = start_aimock(ROOT / "dev" / "aimock-demo.json")
             started.append(mock)
-            mock_url = mock.url
+            # As `localhost`, allow-listed below: provider base_urls pass the webhook address guard.
+            mock_url = f"http://localhost:{mock.port}"
             names = ", ".join(KEY_ENV[p] for p in missing)
             _say(f"No {names} in the environment: those providers use the local mock LLM at {mock_url}.")
         env = {
@@ -102,6 +103,7 @@ def main() -> int:
             "FIRESTORE_EMULATOR_HOST": firestore.host,
             "STORAGE_EMULATOR_HOST": storage.url,
             "SECRETS_BACKEND": "local",
+            "ALLOWED_PRIVATE_HOSTS": os.environ.get("ALLOWED_PRIVATE_HOSTS") or "localhost",
             "LOCAL_SECRETS_FILE": os.environ.get("LOCAL_SECRETS_FILE", str(state / "secrets.json")),
             # The first platform admin (the emulator starts empty each run); no default password.
             "BOOTSTRAP_ADMIN_USERNAME": os.environ.get("BOOTSTRAP_ADMIN_USERNAME") or "admin",

@@ -67,7 +67,7 @@ class Infra:
 
     @property
     def aimock(self) -> Aimock:
-        return Aimock(self.aimock_svc.url)
+        return Aimock(f"http://localhost:{self.aimock_svc.port}")  # the stack allow-lists localhost
 
     def functions(self, target: str = "dev", **extra_env: str) -> Service:
         svc = start_functions({**self.env, **SERVICE_ENV, **extra_env}, target=target)

@@ -18,7 +18,7 @@ import sys
 from typing import Any
 
 from common.config.bundle import dump_bundle, parse_bundle
-from common.config.models import COLLECTIONS, Bundle
+from common.config.models import COLLECTIONS, Bundle, Credential
 from common.secrets import get_secrets
 from common.secrets.base import secret_id
 from common.settings import get_settings
@@ -65,18 +65,21 @@ async def provision(
 ) -> dict[str, str]:
     """Write the tenant; return {app_id: client key plaintext}."""
     from common.auth.client_keys import create_client_key
+    from common.providers.endpoint import binding
 
     tenant = bundle.tenant.id
-    # Pin the stored version on each credential: caches keyed by version never go stale.
+    # Pin the stored version on each credential: caches keyed by version never go stale;
+    # and bind each key to the host its provider calls now (common.providers.endpoint).
     versions = {cred_id: await store_credential(tenant, cred_id, value) for cred_id, value in secrets.items()}
-    bundle = bundle.model_copy(
-        update={
-            "credentials": [
-                c.model_copy(update={"secret_version": versions[c.id]}) if c.id in versions else c
-                for c in bundle.credentials
-            ]
-        }
-    )
+    providers = {p.id: p for p in bundle.providers}
+
+    def stored(c: Credential) -> Credential:
+        if c.id not in versions:
+            return c
+        bound = binding(tenant, c.id, providers.get(c.provider_id or ""), secrets[c.id])
+        return c.model_copy(update={"secret_version": versions[c.id], **bound})
+
+    bundle = bundle.model_copy(update={"credentials": [stored(c) for c in bundle.credentials]})
     await write_bundle(bundle, to)
     if to == "gcs":
         # The tenant document marks the tenant as known to Firestore-backed lookups.

@@ -66,6 +66,10 @@ class Settings:
     rate_limit_per_minute: int = field(default_factory=lambda: _int("RATE_LIMIT_PER_MINUTE", 600))
     budget_cache_s: float = field(default_factory=lambda: _float("BUDGET_CACHE_S", 5.0))
     firestore_deadline_s: float = field(default_factory=lambda: _float("FIRESTORE_DEADLINE_S", 8.0))
+    # Bound on a whole chat turn (tool rounds and retries included); the deploy sets it a
+    # little below the function timeout so a turn ends with `error` and its partial reply
+    # stored instead of being cut by the platform (common/chat/deadline.py).
+    turn_deadline_s: float = field(default_factory=lambda: _float("TURN_DEADLINE_S", 540.0))
     admin_token_ttl_s: int = field(default_factory=lambda: _int("ADMIN_TOKEN_TTL_S", 30 * 60))
     # Where platform admins log in (named in the error a per-tenant admin gives them).
     platform_admin_url: str = field(default_factory=lambda: os.environ.get("PLATFORM_ADMIN_URL", ""))

@@ -65,7 +65,9 @@ def stack(
 
     ensure_bucket()  # a deployed project has its config bucket (make bootstrap creates it)
     svc = start_functions(env)
-    yield Stack(svc, Aimock(aimock_server.url), env)
+    # Providers reach aimock as `localhost` (the one ALLOWED_PRIVATE_HOSTS entry of the stack):
+    # provider base_urls pass the same address guard as webhooks, and 127.0.0.1 stays refused.
+    yield Stack(svc, Aimock(f"http://localhost:{aimock_server.port}"), env)
     svc.stop()
 
 

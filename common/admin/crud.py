@@ -27,6 +27,7 @@ from common.errors import Conflict, NotFound, ValidationFailed
 from common.http.request import validate
 from common.http.responses import json_response
 from common.logging import get_logger, log
+from common.providers import endpoint
 from common.secrets import get_secrets, secret_id
 from common.validation import validated
 
@@ -45,7 +46,8 @@ def to_record(model: type[Record], data: dict[str, Any]) -> Record:
 
 
 def public(record: Record) -> dict[str, Any]:
-    return record.model_dump(mode="json")
+    # The host proof is an HMAC keyed by the secret: of no use to a reader, so never shown.
+    return record.model_dump(mode="json", exclude={"host_proof"} if isinstance(record, Credential) else None)
 
 
 def _changed(old: Record, new: Record) -> list[str]:
@@ -53,9 +55,13 @@ def _changed(old: Record, new: Record) -> list[str]:
     return sorted(k for k in after if k != "updated_at" and before.get(k) != after[k])
 
 
-async def _store_value(tenant: str, ident: str, value: str) -> dict[str, str]:
-    """Write the key to the secrets backend; the record keeps only the version and last 4."""
+async def _store_value(snap: snapshot.Snapshot, tenant: str, record: Record, value: str) -> dict[str, str]:
+    """Write the key to the secrets backend; the record keeps the version, the last 4 and the
+    upstream host the key is now bound to (`common.providers.endpoint`)."""
     check_storable(value, "value")
+    ident = record.id
+    provider_id = record.provider_id if isinstance(record, Credential) else None
+    bound = endpoint.binding(tenant, ident, snap.cfg.providers.get(provider_id or ""), value)
     try:
         name = secret_id(tenant, "cred", ident)
     except ValueError:
@@ -63,7 +69,7 @@ async def _store_value(tenant: str, ident: str, value: str) -> dict[str, str]:
             "id: a credential with a key may use letters, digits and '-' only", field="id"
         ) from None
     version = await get_secrets().put(name, value)
-    return {"secret_version": version, "last4": value[-4:] if len(value) >= 12 else ""}
+    return {"secret_version": version, "last4": value[-4:] if len(value) >= 12 else "", **bound}
 
 
 def _check_provider_rules(call: Call, cm: CollectionModels, new: Record | None, old: Record | None) -> None:
@@ -104,7 +110,7 @@ async def create_record(call: Call, cm: CollectionModels) -> Response:
     _check_provider_rules(call, cm, record, None)
     integrity.check_record(snap, cm.name, record)
     if value is not None:
-        record = record.model_copy(update=await _store_value(call.tenant_id, ident, value))
+        record = record.model_copy(update=await _store_value(snap, call.tenant_id, record, value))
     writes = Writes(call, call.tenant_id)
     if isinstance(record, Assistant):
         await revisions.stage(writes, snap, record, None, "create")
@@ -135,7 +141,7 @@ async def patch_record(call: Call, cm: CollectionModels) -> Response:
     _check_provider_rules(call, cm, new, old)
     integrity.check_record(snap, cm.name, new)
     if value is not None:
-        new = new.model_copy(update=await _store_value(call.tenant_id, new.id, value))
+        new = new.model_copy(update=await _store_value(snap, call.tenant_id, new, value))
     writes = Writes(call, call.tenant_id)
     if isinstance(new, Assistant):
         await revisions.stage(writes, snap, new, old if isinstance(old, Assistant) else None, "update")

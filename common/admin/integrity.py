@@ -16,7 +16,9 @@ from common.admin.snapshot import Snapshot
 from common.auth.roles import Principal
 from common.config.models import App, Assistant, Credential, Model, Provider, Record, Tool
 from common.errors import Conflict, Forbidden, ValidationFailed
+from common.providers import endpoint
 from common.settings import get_settings
+from common.tools import netguard
 
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
 
@@ -78,7 +80,11 @@ def _check_provider(provider: Provider) -> None:
     if provider.kind == "openai_compatible" and not provider.base_url:
         raise ValidationFailed("base_url: required for openai_compatible providers", field="base_url")
     if provider.base_url:
-        check_url("base_url", provider.base_url, https_only=False)
+        # The webhook address guard, query and fragment refused (common.providers.endpoint).
+        try:
+            endpoint.check_base_url(provider.base_url)
+        except netguard.Refused as exc:
+            raise ValidationFailed(f"base_url: {exc}", field="base_url") from None
 
 
 def _check_assistant(snap: Snapshot, assistant: Assistant) -> None:
@@ -111,8 +117,27 @@ def _check_tool(snap: Snapshot, tool: Tool) -> None:
         if other.id != tool.id and other.name == tool.name:
             raise Conflict(f"name: a tool named {tool.name!r} exists", field="name")
     check_url("url", tool.url, https_only=True)
-    if tool.credential_id and tool.credential_id not in snap.cfg.credentials:
-        raise _missing("credential_id", "credential", tool.credential_id)
+    if tool.credential_id:
+        cred = snap.cfg.credentials.get(tool.credential_id)
+        if cred is None:
+            raise _missing("credential_id", "credential", tool.credential_id)
+        if cred.kind != "webhook":
+            raise ValidationFailed(
+                f"credential_id: {cred.id!r} is a provider key; a webhook needs a credential of "
+                "kind `webhook` (provider keys are never sent to webhooks)",
+                field="credential_id",
+            )
+
+
+def _check_credential(snap: Snapshot, cred: Credential) -> None:
+    if cred.kind == "provider" and cred.provider_id not in snap.cfg.providers:
+        raise _missing("provider_id", "provider", cred.provider_id or "")
+    users = [t.id for t in snap.cfg.tools.values() if t.credential_id == cred.id]
+    if cred.kind != "webhook" and users:
+        raise ValidationFailed(f"kind: webhook tools {', '.join(sorted(users)[:10])} use it", field="kind")
+    users = [a.id for a in snap.cfg.assistants.values() if a.credential_id == cred.id]
+    if cred.kind != "provider" and users:
+        raise ValidationFailed(f"kind: assistants {', '.join(sorted(users)[:10])} use it", field="kind")
 
 
 def check_record(snap: Snapshot, collection: str, record: Record) -> None:
@@ -122,10 +147,12 @@ def check_record(snap: Snapshot, collection: str, record: Record) -> None:
         _check_app(snap, cast(App, record))
     elif collection == "providers":
         _check_provider(cast(Provider, record))
-    elif collection in ("models", "credentials"):
-        provider_id = cast(Model | Credential, record).provider_id
+    elif collection == "models":
+        provider_id = cast(Model, record).provider_id
         if provider_id not in cfg.providers:
             raise _missing("provider_id", "provider", provider_id)
+    elif collection == "credentials":
+        _check_credential(snap, cast(Credential, record))
     elif collection == "assistants":
         _check_assistant(snap, cast(Assistant, record))
     elif collection == "tools":

@@ -9,6 +9,7 @@ sandbox runner, which this API does not drive yet.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,12 +20,13 @@ from common.admin import snapshot
 from common.admin.context import Call
 from common.admin.schemas import PlaygroundRequest, ProviderTestRequest
 from common.admin.writes import check_storable
-from common.chat.candidates import provider_key
+from common.chat.candidates import guarded_key
 from common.config.models import Credential, Model, Provider
 from common.errors import AppError, NotFound, UpstreamError, UpstreamTimeout, ValidationFailed
 from common.http.responses import json_response
 from common.http.sse import SSE_HEADERS, sse
-from common.logging import get_logger
+from common.logging import get_logger, log
+from common.providers import endpoint
 from common.providers.base import (
     ChatMessage,
     FinishEvent,
@@ -77,6 +79,7 @@ async def test_provider(call: Call) -> Response:
         raise NotFound("provider not found")
     body = await call.body(ProviderTestRequest)
     provider, model, credential = _pick(snap, call.params["id"], body.model_id, body.credential_id)
+    await _guarded_key(call.tenant_id, provider, credential)  # 422 before anything is sent
     result = await probe(call.tenant_id, provider, model, credential)
     return json_response(
         {
@@ -109,11 +112,20 @@ def _request(body: PlaygroundRequest, model: Model) -> ProviderRequest:
     )
 
 
+async def _guarded_key(tenant: str, provider: Provider, credential: Credential) -> str:
+    """The key, or 422 naming `credential_id` (bound to another host) or `base_url` (refused)."""
+    try:
+        return await guarded_key(tenant, provider, credential)
+    except endpoint.Refused as exc:
+        raise ValidationFailed(exc.message, field=exc.field) from None
+
+
 def _upstream_error(exc: ProviderCallError) -> AppError:
+    """Status and class only (the body may be an internal service's answer); logs keep a snippet."""
+    log(_log, logging.WARNING, "playground upstream failed", detail=exc.message[:300])
     if exc.timeout:
         return UpstreamTimeout("the model provider timed out")
-    detail = f" (upstream status {exc.status})" if exc.status else ""
-    return UpstreamError(f"the model provider failed{detail}: {exc.message[:300]}")
+    return UpstreamError(f"the model provider failed ({endpoint.public_error(exc)})")
 
 
 async def playground(call: Call) -> Response:
@@ -122,7 +134,7 @@ async def playground(call: Call) -> Response:
     snap = await snapshot.load(call.tenant_id)
     provider, model, credential = _pick(snap, body.provider_id, body.model_id, body.credential_id)
     request = _request(body, model)
-    key = await provider_key(call.tenant_id, credential)
+    key = await _guarded_key(call.tenant_id, provider, credential)
     adapter = get_adapter(
         provider.kind, api_key=key, base_url=provider.base_url, timeout=get_settings().upstream_timeout_s
     )

@@ -21,7 +21,7 @@ from common.config.models import COLLECTIONS, IDENT, Record
 CREDENTIAL_ID = r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$"
 _READ_ONLY: dict[str, frozenset[str]] = {
     "assistants": frozenset({"created_at", "updated_at"}),
-    "credentials": frozenset({"last4", "secret_version"}),
+    "credentials": frozenset({"last4", "secret_version", "host", "host_proof"}),
 }
 _ID_PREFIX = {
     "apps": "app",
@@ -68,10 +68,13 @@ class CollectionModels:
         return f"{_ID_PREFIX[self.name]}-{secrets.token_hex(6)}"
 
 
-def _value_field() -> tuple[Any, Any]:
+def _value_field(required: bool = True) -> tuple[Any, Any]:
+    # The default must be given to `Field` itself: setting it on the FieldInfo afterwards
+    # left PATCH requiring `value`, so a rename or deactivation meant resending the key.
     return (
-        str,
+        str if required else str | None,
         Field(
+            ... if required else None,
             min_length=1,
             max_length=8192,
             description="the provider API key; stored in the secrets backend, never returned",
@@ -93,9 +96,7 @@ def _derive(name: str, record: type[Record]) -> CollectionModels:
         patch_fields[field_name] = (_annotated(field), Field(default=None, description=field.description))
     if name == "credentials":
         create_fields["value"] = _value_field()
-        value_type, value_field = _value_field()
-        value_field.default = None
-        patch_fields["value"] = (value_type, value_field)
+        patch_fields["value"] = _value_field(required=False)
     singular = _SINGULAR[name]
     create = create_model(f"{singular}Create", __config__=ConfigDict(extra="forbid"), **create_fields)
     patch = create_model(

@@ -9,18 +9,27 @@ usable credential is skipped.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from common.config.effective import TenantConfig
 from common.config.models import Assistant, Credential, Model, Provider
 from common.errors import UpstreamError
+from common.logging import get_logger, log
+from common.providers import endpoint
 from common.providers.base import ChatMessage, ProviderRequest, ToolSpec
 from common.providers.registry import get_adapter
 from common.providers.resilience import Candidate
 from common.secrets import get_secrets
 from common.secrets.base import SecretNotFound, secret_id
 from common.settings import get_settings
+
+_log = get_logger("chat")
+
+
+class ProviderRefused(UpstreamError):
+    type = "provider_refused"
 
 
 @dataclass(frozen=True)
@@ -65,11 +74,41 @@ async def provider_key(tenant: str, credential: Credential) -> str:
         raise UpstreamError(f"credential {credential.id!r} has no stored key") from None
 
 
+async def guarded_key(tenant: str, provider: Provider, credential: Credential) -> str:
+    """The key, only if it may go to the provider's current host (`common.providers.endpoint`)."""
+    key = await provider_key(tenant, credential)
+    await endpoint.guard(tenant, provider, credential, key)
+    return key
+
+
+async def _route_key(tenant: str, route: Route) -> str | endpoint.Refused:
+    try:
+        return await guarded_key(tenant, route.provider, route.credential)
+    except endpoint.Refused as exc:
+        return exc
+
+
 async def resolve(tenant: str, cfg: TenantConfig, assistant: Assistant) -> list[tuple[Route, str]]:
-    """Routes with their keys, fetched before anything is stored (misconfiguration changes nothing)."""
+    """Routes with their keys, fetched before anything is stored (misconfiguration changes nothing).
+
+    A route whose key may not go to its provider's host (moved `base_url`, refused
+    address) is skipped like a fallback without a credential; with none left the
+    turn fails with a provider error and no key is sent anywhere.
+    """
     found = routes(cfg, assistant)
-    keys = await asyncio.gather(*(provider_key(tenant, r.credential) for r in found))
-    return list(zip(found, keys, strict=True))
+    keys = await asyncio.gather(*(_route_key(tenant, r) for r in found))
+    usable: list[tuple[Route, str]] = []
+    for route, key in zip(found, keys, strict=True):
+        if isinstance(key, endpoint.Refused):
+            log(_log, logging.WARNING, "provider route refused", tenant=tenant, reason=key.message)
+            continue
+        usable.append((route, key))
+    if not usable:
+        raise ProviderRefused(
+            "the assistant's provider may not be called with its credential "
+            "(its address or host changed; an admin must check base_url or enter the key again)"
+        )
+    return usable
 
 
 def to_candidates(

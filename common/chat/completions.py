@@ -28,6 +28,7 @@ from common.chat.access import Caller
 from common.chat.budget import TurnBudget
 from common.chat.candidates import Route, resolve, to_candidates
 from common.chat.compat_request import CompletionRequest, NamedChoice, check_params
+from common.chat.deadline import bounded, new_deadline
 from common.chat.history import estimate_tokens
 from common.config.models import Assistant
 from common.errors import BadRequest, ContextLengthExceeded, NotFound
@@ -208,7 +209,8 @@ class Completion:
         try:
             meter = TurnBudget.for_turn(self.c.tenant, self.c.cfg.tenant, [r for r, _ in self.candidates])
             cands = [cand for _, cand in self.candidates]
-            events = loop.run(cands, self.toolset, ctx, limits, client_tools=self.client_names, meter=meter)
+            run = loop.run(cands, self.toolset, ctx, limits, client_tools=self.client_names, meter=meter)
+            events = bounded(run, new_deadline())  # TURN_DEADLINE_S
             async with contextlib.aclosing(events):
                 async for ev in events:
                     if isinstance(ev, loop.Delta):

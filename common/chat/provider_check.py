@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 from common.config.cache import get_config
 from common.config.models import Credential, Model, Provider
+from common.logging import get_logger, log
+from common.providers import endpoint
 from common.providers.base import ChatMessage, ProviderCallError, ProviderRequest, complete
 from common.providers.registry import get_adapter
 from common.settings import get_settings
 
 PROBE_TIMEOUT_S = 10.0
+_log = get_logger("chat")
 
 
 async def probe(tenant: str, provider: Provider, model: Model, credential: Credential) -> dict[str, Any]:
-    from common.chat.candidates import provider_key
+    from common.chat.candidates import guarded_key
 
     started = time.perf_counter()
     try:
-        key = await provider_key(tenant, credential)
+        key = await guarded_key(tenant, provider, credential)
         adapter = get_adapter(
             provider.kind, api_key=key, base_url=provider.base_url, timeout=get_settings().upstream_timeout_s
         )
@@ -30,7 +34,18 @@ async def probe(tenant: str, provider: Provider, model: Model, credential: Crede
         await asyncio.wait_for(complete(adapter, request), PROBE_TIMEOUT_S)
         result: dict[str, Any] = {"status": "ok"}
     except ProviderCallError as exc:
-        result = {"status": "error", "error": exc.message[:300], "upstream_status": exc.status}
+        # Status and class only: the body could be an internal service's answer (SSRF).
+        log(
+            _log,
+            logging.WARNING,
+            "provider probe failed",
+            tenant=tenant,
+            provider=provider.id,
+            detail=exc.message[:300],
+        )
+        result = {"status": "error", "error": endpoint.public_error(exc), "upstream_status": exc.status}
+    except endpoint.Refused as exc:
+        result = {"status": "error", "error": f"refused: check {exc.field}"}
     except TimeoutError:
         result = {"status": "error", "error": "timeout"}
     except Exception as exc:

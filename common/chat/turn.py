@@ -38,10 +38,11 @@ from typing import Any
 
 from common.chat.budget import TurnBudget
 from common.chat.candidates import Route, resolve, to_candidates
+from common.chat.deadline import bounded, new_deadline
 from common.chat.history import context_budget, fit, pair_tool_messages, to_chat_message
 from common.config.effective import TenantConfig
 from common.config.models import Assistant
-from common.errors import AppError, RateLimited, UpstreamError, UpstreamTimeout
+from common.errors import AppError, DependencyUnavailable, RateLimited, UpstreamError, UpstreamTimeout
 from common.logging import get_logger, log
 from common.providers.base import ChatMessage, ProviderCallError, ToolCall
 from common.providers.resilience import Candidate
@@ -99,6 +100,8 @@ class Turn:
     # The request's `response_format` (OpenAI's shape), else the assistant's setting.
     response_format: dict[str, Any] | None = None
     user_commit: asyncio.Future[Any] | None = None  # the user message's write, set by `prepare`
+    # `time.monotonic()` by which the turn ends, stored reply included (TURN_DEADLINE_S).
+    deadline: float = field(default_factory=new_deadline)
 
 
 async def _settle_commit(turn: Turn) -> None:
@@ -245,7 +248,8 @@ async def _produce(
     status = "incomplete"
     try:
         meter = TurnBudget.for_turn(turn.tenant, turn.cfg.tenant, [r for r, _ in candidates])
-        events = loop.run([c for _, c in candidates], turn.toolset, ctx, limits, meter=meter)
+        run = loop.run([c for _, c in candidates], turn.toolset, ctx, limits, meter=meter)
+        events = bounded(run, turn.deadline)  # TURN_DEADLINE_S
         async with contextlib.aclosing(events):
             async for ev in events:
                 if turn.user_commit is not None and not turn.user_commit.done():
@@ -282,9 +286,7 @@ async def _produce(
                     usage = {"input_tokens": ev.input_tokens, "output_tokens": ev.output_tokens}
                     reply_id = p.next_id()
                     message = _assistant_doc(route, ev.text, [], usage, "complete")
-                    await threads.finish_turn(
-                        turn.tenant, turn.thread.id, reply_id, message, _usage_doc(turn, p)
-                    )
+                    await _store_reply(turn, reply_id, message, _usage_doc(turn, p))
                     p.stored_final, status = True, "complete"
                     meta = {
                         "model": route.model.name,
@@ -341,6 +343,31 @@ async def _produce(
         )
 
 
+REPLY_STORE_ATTEMPTS = 3
+
+
+async def _store_reply(
+    turn: Turn, reply_id: str, message: dict[str, Any], usage: tuple[str, dict[str, Any]]
+) -> None:
+    """Store the final reply, retrying an outage; `done` is sent only after this returns.
+
+    The commit creates the reply document, so a retry after a commit whose answer was
+    lost fails with AlreadyExists: the reply is stored, and the usage counted once.
+    """
+    for attempt in range(REPLY_STORE_ATTEMPTS):
+        try:
+            await threads.finish_turn(turn.tenant, turn.thread.id, reply_id, message, usage)
+            return
+        except DependencyUnavailable:
+            if attempt + 1 >= REPLY_STORE_ATTEMPTS or time.monotonic() >= turn.deadline:
+                raise
+            await asyncio.sleep(0.25 * 2**attempt)
+        except Exception as exc:
+            if attempt and type(exc).__name__ == "AlreadyExists":
+                return
+            raise
+
+
 async def _store_incomplete(turn: Turn, p: _Progress) -> None:
     """Store the unfinished round (text and/or calls) as incomplete, shielded from cancellation.
 
@@ -358,8 +385,16 @@ async def _store_incomplete(turn: Turn, p: _Progress) -> None:
     else:
         message.pop("tool_calls")
         job = threads.finish_turn(turn.tenant, turn.thread.id, p.next_id(), message, None)
-    with contextlib.suppress(Exception, asyncio.CancelledError):
+    try:
         await _shielded(job)
+    except (Exception, asyncio.CancelledError) as exc:
+        log(
+            _log,
+            logging.WARNING,
+            "partial reply not stored",
+            request_id=turn.request_id,
+            error=type(exc).__name__,
+        )
 
 
 async def _shielded(job: Coroutine[Any, Any, None]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.config.ids import IDENT, RESERVED_TENANT_IDS, SLUG, is_slug  # noqa: F401 - re-exported
 from common.providers.response_format import normalized
@@ -83,16 +83,30 @@ class Model(Record):
 
 
 class Credential(Record):
-    """A provider key. The value lives only in the secrets backend.
+    """A provider key (`kind: provider`, names its `provider_id`) or a webhook's auth value
+    (`kind: webhook`, no provider). The value lives only in the secrets backend.
 
     `secret_version` pins the version that chat uses; rotating a key adds a
     version and updates this field, so caches keyed by version never go stale.
+    `host` and `host_proof` bind a provider key to the upstream host it was
+    entered for (`common.providers.endpoint`); both are set only when the value is.
     """
 
-    provider_id: str
+    kind: Literal["provider", "webhook"] = "provider"
+    provider_id: str | None = None
     name: str = ""
     last4: str = ""
     secret_version: str = "latest"  # noqa: S105 - a version id, not a secret
+    host: str = ""
+    host_proof: str = ""
+
+    @model_validator(mode="after")
+    def _provider_matches_kind(self) -> Credential:
+        if self.kind == "provider" and not self.provider_id:
+            raise ValueError("provider_id: required for provider credentials")
+        if self.kind == "webhook" and self.provider_id:
+            raise ValueError("provider_id: webhook credentials belong to no provider")
+        return self
 
 
 class Action(BaseModel):

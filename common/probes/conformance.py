@@ -106,12 +106,12 @@ async def _stream(adapter: Any, request: ProviderRequest, step: str) -> list[Any
 
 
 async def _run(tenant: str, target: Target) -> None:
-    from common.chat.candidates import provider_key
+    from common.chat.candidates import guarded_key
     from common.providers.registry import get_adapter
     from common.settings import get_settings
 
-    try:
-        key = await provider_key(tenant, target.credential)
+    try:  # the key only if it may go to the provider's current host (common.providers.endpoint)
+        key = await guarded_key(tenant, target.provider, target.credential)
     except Exception:
         raise _StepFailed("credential") from None
     try:

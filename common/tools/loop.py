@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, cast
 
 from common.config.models import Assistant
 from common.errors import AppError, UpstreamError, UpstreamTimeout
+from common.logging import get_logger, log
+from common.providers import endpoint
 from common.providers.base import (
     ChatMessage,
     FinishEvent,
@@ -39,6 +42,7 @@ from common.settings import get_settings
 from common.tools.base import ToolContext, ToolOutcome
 from common.tools.toolset import Toolset
 
+_log = get_logger("chat")
 LIMIT_NOTE = (
     "You have used all {n} rounds of tool calls allowed for this reply. Do not call tools again: "
     "answer the user now with the information you already have, and say what you could not finish."
@@ -46,11 +50,12 @@ LIMIT_NOTE = (
 
 
 def upstream_error(exc: ProviderCallError) -> AppError:
-    """What the caller sees when the provider failed after retries and fallbacks."""
+    """What the caller sees when the provider failed after retries and fallbacks: a status
+    and a short class, never the upstream's body (logged, redacted, for operators)."""
+    log(_log, logging.WARNING, "upstream failed", detail=exc.message[:300])
     if exc.timeout:
         return UpstreamTimeout("the model provider timed out")
-    detail = f" (upstream status {exc.status})" if exc.status else ""
-    return UpstreamError(f"the model provider failed{detail}: {exc.message[:300]}")
+    return UpstreamError(f"the model provider failed ({endpoint.public_error(exc)})")
 
 
 class ToolLoopLimit(AppError):

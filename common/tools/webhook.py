@@ -120,7 +120,7 @@ class WebhookTool:
         from common.secrets import SecretNotFound, get_secrets, secret_id
 
         cred = self.cfg.credentials.get(cred_id)
-        if cred is not None and cred.provider_id in self.cfg.providers:
+        if cred is not None and cred.kind != "webhook":
             raise netguard.Refused("a provider key cannot be sent to a webhook")
         if cred is not None and not cred.is_active:
             raise netguard.Refused(f"credential {cred_id} is disabled")

@@ -40,7 +40,7 @@ class HeaderProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://localhost:{self.port}"  # the allow-listed provider host
 
     def requests_with(self, marker: str) -> list[Entry]:
         return [e for e in list(self.entries) if marker in e.body]

@@ -80,7 +80,7 @@ def cfg() -> TenantConfig:
         providers={"p-openai": Provider(id="p-openai", kind="openai", name="openai")},
         credentials={
             "c-openai": Credential(id="c-openai", provider_id="p-openai"),
-            "off": Credential(id="off", provider_id="webhooks", is_active=False),
+            "off": Credential(id="off", kind="webhook", is_active=False),
         },
     )
 
