@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import load
 from bench.stack import Infra, add_fixtures, capture_upstream, fresh_tenant, service_requests, start_infra
-from tests.support.services import ROOT, Service, _spawn, free_port, wait_http
+from tests.support.services import ROOT, Service, free_port, spawn, wait_http
 
 
 def serve(port: int, out: Path) -> None:
@@ -47,7 +47,7 @@ async def drive(infra: Infra, turns: int, client: str, out: Path, stream: bool =
     port = free_port()
     env = {**infra.env, "PROVIDER_HTTP_CLIENT": client, "RATE_LIMIT_PER_MINUTE": "100000000"}
     cmd = [sys.executable, "-m", "bench.profile", "--serve", str(port), "--out", str(out)]
-    child = _spawn("profile", cmd, port, env=env)
+    child = spawn("profile", cmd, port, env=env)
     try:
         wait_http(child, "/health", timeout=60)
         scenario = add_fixtures(infra)
