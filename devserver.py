@@ -70,6 +70,16 @@ async def _seed(env: dict[str, str], mock_url: str | None) -> str:
     os.environ.update(env)
     from common.config.bundle import parse_bundle
     from common.provision import provision
+    from common.settings import get_settings
+
+    # gcloud's emulator (a cold JVM) can take longer than a request's Firestore deadline
+    # to answer its first calls on a busy machine: seeding waits longer. The functions
+    # process, started after, keeps the deployed deadline.
+    if "FIRESTORE_DEADLINE_S" not in os.environ:
+        os.environ["FIRESTORE_DEADLINE_S"] = "60"
+        get_settings.cache_clear()
+        get_settings()  # cached for this process
+        del os.environ["FIRESTORE_DEADLINE_S"]
 
     bundle = parse_bundle((ROOT / "tenants" / "demo" / "config.yaml").read_text())
     secrets: dict[str, str] = {}
