@@ -145,5 +145,8 @@ class RequestLog:
         self._write(readable(line, colour) if self.terminal else json.dumps(line))
 
     def _write(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except (OSError, ValueError):  # the terminal went away: the log file still has it
+            pass

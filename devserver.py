@@ -62,8 +62,10 @@ T = TypeVar("T")
 
 
 def _say(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    """Print a line; never raises (after a hangup the terminal is gone, and cleanup must go on)."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 async def _seed(env: dict[str, str], mock_url: str | None) -> str:
@@ -214,6 +216,8 @@ def main() -> int:
         abort_waits(signum)
 
     for sig in STOP_SIGNALS:
+        if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+            continue  # under nohup: a closed terminal is not a request to stop
         signal.signal(sig, on_signal)
     port = int(os.environ.get("PORT", "8080"))
     STATE_DIR.mkdir(exist_ok=True)
@@ -230,16 +234,17 @@ def main() -> int:
         code = _serve(port, started, received)
     except Aborted:
         code = 0
-    except Exception as exc:  # a service that did not come up: say why, then clean up
-        _say(f"make dev could not start: {exc}")
-    if received:
-        _say("Stopping...")
-    try:
-        stop_all(started)
-    except Exception as exc:
-        _say(f"could not stop everything: {exc}")
-    if not procs.marked(marker) - {os.getpid()}:
-        state_file.unlink(missing_ok=True)
+    except Exception as exc:  # a service that did not come up, a broken terminal: say why
+        _say(f"make dev could not start: {exc}" if not received else f"make dev: {exc}")
+    finally:  # no signal handler raises, so nothing can cut this short
+        if received:
+            _say("Stopping...")
+        try:
+            stop_all(started)
+        except Exception as exc:
+            _say(f"could not stop everything: {exc}")
+        if not procs.marked(marker) - {os.getpid()}:
+            state_file.unlink(missing_ok=True)
     return code
 
 

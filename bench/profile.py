@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import pstats
 import shutil
 import signal
@@ -59,9 +58,9 @@ async def drive(infra: Infra, turns: int, client: str, out: Path, stream: bool =
         capture_upstream(infra, scenario, text)
         warm = service_requests(child, scenario, ids[1:51], text, stream, "pw")
         await load.run("warm", warm, 1)
-        os.kill(child.proc.pid, signal.SIGUSR1)
+        child.send(signal.SIGUSR1)
         run = await load.run("profiled", service_requests(child, scenario, ids[51:], text, stream, "pp"), 1)
-        os.kill(child.proc.pid, signal.SIGUSR2)
+        child.send(signal.SIGUSR2)
         for _ in range(100):
             if out.exists() and out.stat().st_size:
                 break

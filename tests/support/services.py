@@ -89,11 +89,18 @@ class Service:
         except OSError:
             return ""
 
+    def send(self, sig: int) -> None:
+        """Send `sig` to the command itself (proc.pid is its supervisor, which reserves SIGUSR2)."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        if not children:
+            raise ProcessLookupError(f"{self.name} is not running")
+        os.kill(int(children[0]), sig)
+
     def terminate(self) -> None:
-        """Ask the whole group to stop (SIGTERM); `stop` waits for it."""
+        """Ask the supervisor to stop its group (it sends SIGTERM once); `stop` waits for it."""
         if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
         """Stop the group and wait until it is gone (the supervisor exits last)."""

@@ -64,13 +64,16 @@ def _descendants(root: int) -> set[int]:
 
 
 def _signal_all(sig: int) -> None:
+    """`sig` to the group and to descendants that left it (each process gets it once:
+    a second SIGTERM makes some servers skip their graceful shutdown)."""
     me = os.getpid()
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if sig != signal.SIGKILL:
+    if sig != signal.SIGKILL:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(me, sig)  # atomically, the whole group (this process has it blocked)
     for pid in _descendants(me):
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
+            if sig == signal.SIGKILL or os.getpgid(pid) != me:
+                os.kill(pid, sig)
 
 
 def _exec_child(cmd: list[str], supervisor: int) -> NoReturn:
