@@ -120,7 +120,7 @@ def _leftovers(port: int, state_file: Path) -> str | None:
     """One line naming what an earlier run left (or what else holds the port), else None."""
     earlier: set[int] = set()
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        earlier = procs.marked(str(json.loads(state_file.read_text())["marker"]))
+        earlier = procs.marked(str(json.loads(state_file.read_text())["marker"])) - {os.getpid()}
     holders = procs.listeners(port) - earlier
     if earlier:
         pids = " ".join(map(str, sorted(earlier | holders)))
