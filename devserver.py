@@ -245,6 +245,10 @@ def main() -> int:
             _say(f"could not stop everything: {exc}")
         if not procs.marked(marker) - {os.getpid()}:
             state_file.unlink(missing_ok=True)
+        # Python restores the default actions when it shuts down: a late signal would then
+        # kill this process (with nothing left to stop) and turn the exit status into its own.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
     return code
 
 
