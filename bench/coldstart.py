@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.services import ROOT, VENV_BIN, Service, _spawn, free_port
+from tests.support.services import ROOT, VENV_BIN, Service, free_port, spawn
 
 BENCH = Path(__file__).resolve().parent
 SDK_PREFIXES = ("openai", "cohere", "google.genai")
@@ -45,7 +45,7 @@ def spawn_function(target: str, source: Path, env: dict[str, str]) -> Service:
         "--port",
         str(port),
     ]
-    return _spawn(f"cold-{target}", cmd, port, env={**env, "PORT": str(port)})
+    return spawn(f"cold-{target}", cmd, port, env={**env, "PORT": str(port)})
 
 
 def status_of(url: str, probe: Probe) -> int | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import pstats
 import shutil
 import signal
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from bench import load
 from bench.stack import Infra, add_fixtures, capture_upstream, fresh_tenant, service_requests, start_infra
-from tests.support.services import ROOT, Service, _spawn, free_port, wait_http
+from tests.support.services import ROOT, Service, free_port, spawn, wait_http
 
 
 def serve(port: int, out: Path) -> None:
@@ -47,7 +46,7 @@ async def drive(infra: Infra, turns: int, client: str, out: Path, stream: bool =
     port = free_port()
     env = {**infra.env, "PROVIDER_HTTP_CLIENT": client, "RATE_LIMIT_PER_MINUTE": "100000000"}
     cmd = [sys.executable, "-m", "bench.profile", "--serve", str(port), "--out", str(out)]
-    child = _spawn("profile", cmd, port, env=env)
+    child = spawn("profile", cmd, port, env=env)
     try:
         wait_http(child, "/health", timeout=60)
         scenario = add_fixtures(infra)
@@ -59,9 +58,9 @@ async def drive(infra: Infra, turns: int, client: str, out: Path, stream: bool =
         capture_upstream(infra, scenario, text)
         warm = service_requests(child, scenario, ids[1:51], text, stream, "pw")
         await load.run("warm", warm, 1)
-        os.kill(child.proc.pid, signal.SIGUSR1)
+        child.send(signal.SIGUSR1)
         run = await load.run("profiled", service_requests(child, scenario, ids[51:], text, stream, "pp"), 1)
-        os.kill(child.proc.pid, signal.SIGUSR2)
+        child.send(signal.SIGUSR2)
         for _ in range(100):
             if out.exists() and out.stat().st_size:
                 break

@@ -35,7 +35,7 @@ from bench.stack import (
     service_requests,
     start_infra,
 )
-from tests.support.services import Service, _spawn, free_port, wait_tcp
+from tests.support.services import Service, free_port, spawn, wait_tcp
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def start_delay_proxy(target: Service, rtt_ms: float) -> Service:
         "--delay-ms",
         str(rtt_ms / 2),
     ]
-    svc = _spawn("delayproxy", cmd, port)
+    svc = spawn("delayproxy", cmd, port)
     wait_tcp(svc, timeout=20)
     return svc
 

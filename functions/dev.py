@@ -7,6 +7,9 @@ function by the first path segment. Never deployed.
 from __future__ import annotations
 
 import importlib
+import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 import functions_framework.aio
@@ -15,9 +18,11 @@ from starlette.responses import Response
 
 from common.errors import NotFound
 from common.http.responses import error_response
+from common.logging import get_logger, log
 
 FUNCTIONS = ("start", "chat", "admin", "health", "sandbox")
 _loaded: dict[str, Callable[[Request], Awaitable[Response]]] = {}
+_access = get_logger("access")
 
 
 def _function(name: str) -> Callable[[Request], Awaitable[Response]] | None:
@@ -34,8 +39,13 @@ def _function(name: str) -> Callable[[Request], Awaitable[Response]] | None:
 async def dev(request: Request) -> Response:
     name = request.url.path.strip("/").split("/", 1)[0]
     fn = _function(name) if name in FUNCTIONS else None
-    if fn is None:
-        return error_response(
-            NotFound(f"no function serves {request.url.path}"), request.headers.get("x-request-id", "-")
-        )
+    if fn is None:  # no function's router sees it: log the access line its router would
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        response = error_response(NotFound(f"no function serves {request.url.path}"), request_id)
+        response.headers["X-Request-Id"] = request_id
+        ms = round((time.perf_counter() - started) * 1000, 2)
+        message = f"{request.method} {request.url.path} {response.status_code}"
+        log(_access, logging.INFO, message, request_id=request_id, status=response.status_code, latency_ms=ms)
+        return response
     return await fn(request)

@@ -1,47 +1,20 @@
-"""`make dev` as a newcomer runs it: no provider keys, chat at once, Ctrl-C leaves nothing behind."""
+"""`make dev` as a newcomer runs it: no provider keys, chat at once, one line per request,
+Ctrl-C (however often) leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
+from tests.support import procs
 from tests.support.services import ROOT, free_port
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (the emulators run in sessions of their own)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pids: set[int]) -> set[int]:
-    """Those of `pids` still running (a zombie has finished, only not been reaped)."""
-    alive = set()
-    for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.add(pid)
-    return alive
 
 
 def test_make_dev_chats_without_keys_and_stops_everything_it_started(tmp_path):
@@ -49,9 +22,10 @@ def test_make_dev_chats_without_keys_and_stops_everything_it_started(tmp_path):
     # What a newcomer's shell has: none of the variables this test session set for itself.
     keep = ("PATH", "HOME", "LANG", "TMPDIR", "FIRESTORE_EMULATOR_IMPL", "CI")
     env = {k: os.environ[k] for k in keep if k in os.environ}
+    marker = f"test-devserver-{os.getpid()}-{port}"  # every process of this run carries it
     env.update(PORT=str(port), LOCAL_SECRETS_FILE=str(tmp_path / "secrets.json"))
+    env[procs.MARKER_VAR] = marker
     log = tmp_path / "dev.log"
-    started: set[int] = set()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "devserver"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
@@ -73,19 +47,39 @@ def test_make_dev_chats_without_keys_and_stops_everything_it_started(tmp_path):
             reply = client.post("/chat", json=body, headers=auth)
             assert reply.status_code == 200, reply.text
             assert "A-1001" in reply.json()["responses"][0]
+            request_id = reply.headers["X-Request-Id"]
 
-        started = _descendants(proc.pid)
-        assert len(started) >= 4  # firestore, storage, aimock, functions
+        # stdout is not a terminal: one JSON line per request, the chat's with its tokens
+        deadline = time.monotonic() + 30
+        while request_id not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+        chat = next(x for x in lines if x["request_id"] == request_id)
+        assert (chat["method"], chat["path"], chat["status"]) == ("POST", "/chat", 200)
+        assert (chat["tenant"], chat["app"], chat["assistant"]) == ("demo", "shop", "support")
+        assert chat["ms"] > 0 and chat["input_tokens"] >= 0 and chat["output_tokens"] >= 0
+        assert any(x["path"] == "/start" and x["status"] == 201 for x in lines)
+
+        # the devserver, and firestore, storage, aimock and functions each with its supervisor
+        assert len(procs.marked(marker)) >= 9
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)  # as make forwards one more: cleanup must still finish
+        # and an impatient user's storm of every kind while it cleans up
+        kinds = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        for i in range(60):
+            if proc.poll() is not None:
+                break
+            proc.send_signal(kinds[i % 3])
+            time.sleep(0.01)
         assert proc.wait(timeout=60) == 0
+        assert "Stopping..." in log.read_text()
         deadline = time.monotonic() + 30
-        while _alive(started) and time.monotonic() < deadline:
+        while procs.marked(marker) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(started), f"left running: {_alive(started)}\n{log.read_text()[-2000:]}"
+        assert not procs.marked(marker), f"left running: {procs.marked(marker)}\n{log.read_text()[-2000:]}"
     finally:
         if proc.poll() is None:
             proc.kill()
-        for pid in _alive(started | _descendants(proc.pid)):
+        for pid in procs.marked(marker):
             os.kill(pid, signal.SIGKILL)

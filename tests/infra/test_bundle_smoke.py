@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from infra.bundle import build_bundle
-from tests.support.services import Service, free_port, wait_http
+from tests.support.services import Service, free_port, spawn, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "smoke"
@@ -92,17 +92,10 @@ def _create_bucket(storage: Service, bucket: str) -> None:
 
 
 def _serve(bundle: Path, venv: Path, env: dict[str, str], log_path: Path, name: str) -> Service:
-    """The bare `functions-framework` command, as the buildpack runs it, from the bundle folder."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(venv / "bin" / "functions-framework")],
-            cwd=bundle,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Service(name, proc, int(env["PORT"]), log_path, env)
+    """The bare `functions-framework` command, as the buildpack runs it, from the bundle folder
+    (spawned like every test service, with only `env` in its environment)."""
+    cmd = [str(venv / "bin" / "functions-framework")]
+    return spawn(name, cmd, int(env["PORT"]), env, inherit_env=False, cwd=bundle, log_path=log_path)
 
 
 @pytest.fixture()

@@ -1,7 +1,11 @@
 """Start and stop the real local services the tests (and `make dev`) talk to.
 
-Each service listens on 127.0.0.1 on a free port, runs in its own process
-group and is stopped by PID (the group's leader), so nothing outlives a run.
+Each service listens on 127.0.0.1 on a free port and is started by `spawn`: in
+a session of its own under a small supervisor (tests/support/supervise.py) that
+leads its process group and takes the whole group down when it is stopped, when
+the command exits, or when the process that spawned it dies, even by SIGKILL.
+Every process carries the run's marker in its environment (`procs.MARKER_VAR`),
+so a test can find what a run left without trusting names or parent links.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import contextlib
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,9 +30,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.procs import MARKER_VAR
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE_BIN = ROOT / "node_modules" / ".bin"
 VENV_BIN = Path(sys.executable).parent
+SUPERVISE = Path(__file__).with_name("supervise.py")
+LOG_DIR = Path(tempfile.gettempdir()) / "gcp-assistants-logs"
+STOP_TIMEOUT_S = 15.0  # the supervisor escalates to SIGKILL after its own 5 s grace
+_MARKER = os.environ.get(MARKER_VAR) or f"run-{os.getpid()}-{secrets.token_hex(4)}"
+_abort: list[int] = []
+
+
+class Aborted(Exception):
+    """A stop was requested (`abort_waits`) while waiting for a service to come up."""
+
+
+def abort_waits(signum: int) -> None:
+    """Make every wait for a service raise `Aborted` (safe in a signal handler: no locks)."""
+    _abort.append(signum)
+
+
+def _check_abort() -> None:
+    if _abort:
+        raise Aborted(f"stopped by signal {_abort[0]}")
+
+
+def run_marker() -> str:
+    """This process's run marker: inherited from MARKER_VAR when set, else new per process."""
+    return _MARKER
 
 
 def free_port() -> int:
@@ -58,38 +89,82 @@ class Service:
         except OSError:
             return ""
 
-    def stop(self) -> None:
+    def send(self, sig: int) -> None:
+        """Send `sig` to the command itself (proc.pid is its supervisor, which reserves SIGUSR2)."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        if not children:
+            raise ProcessLookupError(f"{self.name} is not running")
+        os.kill(int(children[0]), sig)
+
+    def terminate(self) -> None:
+        """Ask the supervisor to stop its group (it sends SIGTERM once); `stop` waits for it."""
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        # The leader is gone; children (gcloud's java) may linger in its group.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(
-                    self.proc.pid, signal.SIGTERM if time.monotonic() < deadline - 5 else signal.SIGKILL
-                )
-            except (ProcessLookupError, PermissionError):
-                return
-            time.sleep(0.1)
+                self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        """Stop the group and wait until it is gone (the supervisor exits last)."""
+        self.terminate()
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        if self.proc.returncode < 0:  # the supervisor itself was killed: sweep its group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def _spawn(
-    name: str, cmd: list[str], port: int, env: dict[str, str] | None = None, cwd: Path | None = None
+def stop_all(services: list[Service]) -> None:
+    """Stop services in parallel (all are asked first), the last started first.
+
+    A failure to stop one does not keep the others running; the first is raised at the end.
+    """
+    for svc in reversed(services):
+        svc.terminate()
+    errors: list[Exception] = []
+    for svc in reversed(services):
+        try:
+            svc.stop()
+        except Exception as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+def spawn(
+    name: str,
+    cmd: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    *,
+    inherit_env: bool = True,
+    cwd: Path | None = None,
+    log_path: Path | None = None,
+    marker: str | None = None,
 ) -> Service:
-    log_dir = Path(tempfile.gettempdir()) / "gcp-assistants-logs"
-    log_dir.mkdir(exist_ok=True)
-    log_path = log_dir / f"{name}-{port}.log"
-    full_env = {**os.environ, **(env or {})}
+    """Start `cmd` (output to `log_path`) so that nothing of it can outlive this process.
+
+    The environment is os.environ plus `env` (only `env` with inherit_env=False),
+    plus MARKER_VAR=marker (default: `run_marker()`). Spawn from the main thread
+    or a thread that lives as long as the service (the supervisor ignores a
+    spawning thread's exit, but only a process's death stops it).
+    """
+    if log_path is None:
+        LOG_DIR.mkdir(exist_ok=True)
+        log_path = LOG_DIR / f"{name}-{port}.log"
+    full_env = {**(os.environ if inherit_env else {}), **(env or {}), MARKER_VAR: marker or _MARKER}
+    supervised = [sys.executable, "-I", "-S", str(SUPERVISE), str(os.getpid()), *cmd]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd or ROOT, start_new_session=True
+            supervised,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=cwd or ROOT,
+            start_new_session=True,
         )
     return Service(name=name, proc=proc, port=port, log_path=log_path, env=env or {})
 
@@ -112,10 +187,11 @@ def _wait_http(service: Service, path: str, timeout: float, ok_status: tuple[int
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
+        _check_abort()
         if service.proc.poll() is not None:
             raise RuntimeError(f"{service.name} exited early:\n{service.log()}")
         try:
-            with urllib.request.urlopen(service.url + path, timeout=2) as resp:
+            with urllib.request.urlopen(service.url + path, timeout=1) as resp:
                 if not ok_status or resp.status in ok_status:
                     return
         except urllib.error.HTTPError as exc:
@@ -129,15 +205,23 @@ def _wait_http(service: Service, path: str, timeout: float, ok_status: tuple[int
 
 
 def wait_tcp(service: Service, timeout: float = 60.0) -> None:
+    """Wait until the service accepts TCP connections; on any failure it is stopped first."""
+    try:
+        _wait_tcp(service, timeout)
+    except BaseException:
+        service.stop()
+        raise
+
+
+def _wait_tcp(service: Service, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        _check_abort()
         if service.proc.poll() is not None:
-            service.stop()
             raise RuntimeError(f"{service.name} exited early:\n{service.log()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", service.port), timeout=1):
             return
         time.sleep(0.1)
-    service.stop()
     raise TimeoutError(f"{service.name} did not listen on {service.port}\n{service.log()}")
 
 
@@ -155,7 +239,7 @@ def start_firestore() -> Service:
         cmd = ["gcloud", "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}", "--quiet"]
     else:
         cmd = ["node", str(ROOT / "tests" / "support" / "firestore_emulator.mjs"), str(port)]
-    svc = _spawn("firestore", cmd, port)
+    svc = spawn("firestore", cmd, port)
     if cmd[0] == "node":
         wait_tcp(svc, timeout=60)  # the npm emulator speaks only gRPC (HTTP/2)
     else:
@@ -175,7 +259,7 @@ def start_storage() -> Service:
         "--in-memory",
         "-q",
     ]
-    svc = _spawn("storage", cmd, port)
+    svc = spawn("storage", cmd, port)
     wait_http(svc, "/", timeout=60)
     return svc
 
@@ -194,7 +278,7 @@ def start_aimock(fixtures: Path | None = None, extra: list[str] | None = None) -
         "--log-level",
         "warn",
     ]
-    svc = _spawn("aimock", cmd + (extra or []), port)
+    svc = spawn("aimock", cmd + (extra or []), port)
     wait_http(svc, "/__aimock/health", timeout=60)
     return svc
 
@@ -214,7 +298,7 @@ def start_functions(env: dict[str, str], target: str = "dev", port: int | None =
         "--port",
         str(port),
     ]
-    svc = _spawn(f"functions-{target}", cmd, port, env={**env, "PORT": str(port)})
+    svc = spawn(f"functions-{target}", cmd, port, env={**env, "PORT": str(port)})
     wait_http(svc, "/health" if target in ("dev", "health") else "/", timeout=60)
     return svc
 
@@ -252,5 +336,4 @@ def running(*services: Service) -> Iterator[None]:
     try:
         yield
     finally:
-        for svc in services:
-            svc.stop()
+        stop_all(list(services))
