@@ -79,6 +79,16 @@ class Settings:
         default_factory=lambda: _int("TRUSTED_PROXY_HOPS", 1 if os.environ.get("K_SERVICE") else 0)
     )
 
+    # Tenant YAML bundles (import and GCS reload, common/config/bundle.py): size, shape, time.
+    bundle_max_bytes: int = field(default_factory=lambda: _int("BUNDLE_MAX_BYTES", 1024 * 1024))
+    bundle_max_depth: int = field(default_factory=lambda: _int("BUNDLE_MAX_DEPTH", 32))
+    bundle_max_nodes: int = field(default_factory=lambda: _int("BUNDLE_MAX_NODES", 50_000))
+    bundle_parse_timeout_s: float = field(default_factory=lambda: _float("BUNDLE_PARSE_TIMEOUT_S", 5.0))
+    # Validating input against a tenant's JSON Schema (actions, webhook tools), off the loop.
+    schema_timeout_s: float = field(default_factory=lambda: _float("SCHEMA_TIMEOUT_S", 2.0))
+    # Thread metadata at /start and in app-slug chat.
+    max_metadata_bytes: int = field(default_factory=lambda: _int("MAX_METADATA_BYTES", 16 * 1024))
+
     # Origins allowed to call from a browser (CORS); "*" allows any.
     cors_allow_origins: tuple[str, ...] = field(default_factory=lambda: _list("CORS_ALLOW_ORIGINS") or ("*",))
 

@@ -231,7 +231,7 @@ async def _action(ctx: Ctx) -> Response:
     assistant = assistant_of(c, ctx.params["assistant"])
     action = find_action(assistant, ctx.params["action"])
     body = await parse(ctx.request, ActionRequest, get_settings().max_body_bytes)
-    validate_input(action, body.input)
+    await validate_input(action, body.input)
     text = check_message(render(action.template, body.input))
     found = await _thread_for(c, assistant, body.thread_id, {"action": ctx.params["action"]})
     stream = _wants_stream(ctx, body.stream, assistant)

@@ -9,28 +9,33 @@ overlaid by the tenant's Firestore records, keep every reference intact. The
 Firestore overlay still wins over the new bundle; the response lists which
 records it overrides, so an operator knows to delete those overlay records
 if the bundle is meant to take over. Chat picks the bundle up within 10 s.
+
+The body is parsed with the bundle limits (`common.config.bundle`: byte cap,
+no YAML aliases, depth and node caps, off the loop with a time limit); a
+refused body is 413/422 naming the limit and nothing is written. A tenant
+admin cannot change platform-owned limits (`common.admin.platform_owned`).
+The audit entry lists what changed, as `collection.id[.field]` names.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 
 from starlette.responses import Response
 
-from common.admin import integrity, snapshot
+from common.admin import integrity, platform_owned, snapshot
 from common.admin.context import Call
 from common.admin.writes import Writes
-from common.config.bundle import dump_bundle, parse_bundle
+from common.config.bundle import bundle_from_json, dump_bundle, load_bundle
 from common.config.effective import merge
 from common.config.models import COLLECTIONS, Bundle, Provider, Tenant
-from common.config.source import upload_bundle
-from common.errors import AppError, NotFound, ValidationFailed
-from common.http.request import read_body
+from common.config.source import remember_bundle, upload_bundle
+from common.errors import AppError, BadRequest, NotFound, ValidationFailed
+from common.http.request import loads, read_body
 from common.http.responses import json_response
 from common.settings import get_settings
+from common.store.db import tenant_doc
 from common.store.storable import check_storable
-from common.validation import validated
 
 YAML = "application/yaml"
 
@@ -49,20 +54,15 @@ async def export_config(call: Call) -> Response:
 
 
 async def _parse(call: Call) -> Bundle:
-    raw = await read_body(call.ctx.request, get_settings().max_body_bytes)
+    raw = await read_body(call.ctx.request, get_settings().bundle_max_bytes)
     if "json" in call.ctx.request.headers.get("content-type", ""):
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ValidationFailed("body: not valid JSON", field="body") from None
-        if not isinstance(data, dict):
-            raise ValidationFailed("body: must be a bundle object", field="body")
-        bundle = validated(Bundle, data)
+            data = loads(raw)
+        except BadRequest as exc:
+            raise ValidationFailed(f"body: {exc.message}", field="body") from None
+        bundle = await bundle_from_json(data)
     else:
-        try:
-            bundle = parse_bundle(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ValidationFailed("body: not UTF-8 text", field="body") from None
+        bundle = await load_bundle(raw)
     if bundle.tenant.id != call.tenant_id:
         raise ValidationFailed(
             f"tenant.id: is {bundle.tenant.id!r}, this request acts on {call.tenant_id!r}", field="tenant.id"
@@ -92,14 +92,42 @@ def _check(call: Call, current: snapshot.Snapshot, bundle: Bundle) -> snapshot.S
     return future
 
 
+def changed_fields(old: Bundle | None, new: Bundle) -> list[str]:
+    """What an import changes, as names only: `tenant.field`, `collection.id` (added or
+    removed) and `collection.id.field` (changed)."""
+    out: list[str] = []
+    before_tenant = old.tenant.model_dump(mode="json") if old else {}
+    for name, value in new.tenant.model_dump(mode="json").items():
+        if before_tenant.get(name) != value:
+            out.append(f"tenant.{name}")
+    for name in COLLECTIONS:
+        before = {r.id: r.model_dump(mode="json") for r in getattr(old, name)} if old else {}
+        after = {r.id: r.model_dump(mode="json") for r in getattr(new, name)}
+        out += [f"{name}.{ident}" for ident in sorted(before.keys() ^ after.keys())]
+        for ident in sorted(before.keys() & after.keys()):
+            out += [f"{name}.{ident}.{k}" for k, v in after[ident].items() if before[ident].get(k) != v]
+    return out if len(out) <= MAX_AUDIT_FIELDS else [*out[:MAX_AUDIT_FIELDS], "..."]
+
+
+MAX_AUDIT_FIELDS = 200
+
+
 async def import_config(call: Call) -> Response:
     bundle = await _parse(call)
-    current = await snapshot.load(call.tenant_id)
-    _check(call, current, bundle)
+    current = await snapshot.load(call.tenant_id, refused_ok=True)
+    future = _check(call, current, bundle)
+    platform_owned.check_import(
+        call.actor, current.cfg, future.cfg, {a.id: i for i, a in enumerate(bundle.apps)}
+    )
     text = dump_bundle(bundle)
     await asyncio.to_thread(_upload, call.tenant_id, text)
+    remember_bundle(call.tenant_id, text, bundle)
     writes = Writes(call, call.tenant_id)
-    writes.audit("import", "config", "config.yaml", [n for n in COLLECTIONS if getattr(bundle, n)])
+    budgets = platform_owned.doc_updates(current.tenant_doc, bundle.tenant) if call.actor.is_platform else {}
+    if budgets:
+        writes.batch.set(tenant_doc(call.tenant_id), budgets, merge=True)
+        writes.staged += 1
+    writes.audit("import", "config", "config.yaml", changed_fields(current.bundle, bundle))
     await writes.commit()
     overridden = {
         name: sorted(r.id for r in getattr(bundle, name) if r.id in current.overlay.get(name, {}))

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from common.admin import integrity, revisions, snapshot
+from common.admin import integrity, platform_owned, revisions, snapshot
 from common.admin.context import Call, paginate
 from common.admin.record_models import MODELS, CollectionModels
 from common.admin.writes import Writes, check_storable, now
@@ -29,6 +29,7 @@ from common.http.responses import json_response
 from common.logging import get_logger, log
 from common.providers import endpoint
 from common.secrets import get_secrets, secret_id
+from common.settings import get_settings
 from common.validation import validated
 
 _log = get_logger("admin")
@@ -79,6 +80,16 @@ def _check_provider_rules(call: Call, cm: CollectionModels, new: Record | None, 
         )
 
 
+async def _check_untrusted(call: Call, cm: CollectionModels, new: Record, old: Record | None) -> None:
+    """Platform-owned limits (403), then the record's JSON Schemas, checked off the loop (422)."""
+    from common.tools import safe_schema  # jsonschema and RE2 load on first use
+
+    platform_owned.check_record(call.actor, cm.name, old, new)
+    schemas = safe_schema.record_schemas(new)
+    if schemas:
+        await safe_schema.check_async(schemas, get_settings().schema_timeout_s)
+
+
 async def list_records(call: Call, cm: CollectionModels, **filters: str) -> Response:
     snap = await snapshot.load(call.tenant_id)
     items = [r for r in snap.records(cm.name).values() if all(getattr(r, k) == v for k, v in filters.items())]
@@ -108,6 +119,7 @@ async def create_record(call: Call, cm: CollectionModels) -> Response:
         data["created_at"] = data["updated_at"] = now()
     record = to_record(cm.record, {**data, "id": ident})
     _check_provider_rules(call, cm, record, None)
+    await _check_untrusted(call, cm, record, None)
     integrity.check_record(snap, cm.name, record)
     if value is not None:
         record = record.model_copy(update=await _store_value(snap, call.tenant_id, record, value))
@@ -139,6 +151,7 @@ async def patch_record(call: Call, cm: CollectionModels) -> Response:
     if not changed:
         return json_response(public(old))
     _check_provider_rules(call, cm, new, old)
+    await _check_untrusted(call, cm, new, old)
     integrity.check_record(snap, cm.name, new)
     if value is not None:
         new = new.model_copy(update=await _store_value(snap, call.tenant_id, new, value))

@@ -112,11 +112,21 @@ def _check_assistant(snap: Snapshot, assistant: Assistant) -> None:
             raise _missing(f"fallback_model_ids.{index}", "model", fallback)
 
 
+def check_webhook_url(field: str, url: str) -> None:
+    """The call-time guard (`netguard.parse`), at write time: one rule for both, so any
+    spelling refused when calling (`2130706433`, `127.1`, `[::127.0.0.1]`, `LOCALHOST.`,
+    `metadata`) is refused when saving."""
+    try:
+        netguard.parse(url, get_settings().allowed_private_hosts)
+    except netguard.Refused as exc:
+        raise ValidationFailed(f"{field}: {exc} (see ALLOWED_PRIVATE_HOSTS)", field=field) from None
+
+
 def _check_tool(snap: Snapshot, tool: Tool) -> None:
     for other in snap.cfg.tools.values():
         if other.id != tool.id and other.name == tool.name:
             raise Conflict(f"name: a tool named {tool.name!r} exists", field="name")
-    check_url("url", tool.url, https_only=True)
+    check_webhook_url("url", tool.url)
     if tool.credential_id:
         cred = snap.cfg.credentials.get(tool.credential_id)
         if cred is None:

@@ -39,9 +39,19 @@ class Snapshot:
         return self.overlay.get(collection, {}).get(ident)
 
 
-async def load(tenant: str) -> Snapshot:
+async def _bundle(tenant: str, refused_ok: bool) -> Bundle | None:
+    try:
+        return await source.fetch_bundle(tenant)
+    except source.StoredBundleRefused:
+        if not refused_ok:
+            raise
+        return None  # an import replaces it: check the new bundle against the overlay alone
+
+
+async def load(tenant: str, *, refused_ok: bool = False) -> Snapshot:
+    """`refused_ok`: treat a stored bundle that is refused (and no earlier good one) as absent."""
     bundle, (tenant_doc, overlay) = await asyncio.gather(
-        source.fetch_bundle(tenant), source.fetch_overlay(tenant)
+        _bundle(tenant, refused_ok), source.fetch_overlay(tenant)
     )
     by_id = {name: {raw["id"]: raw for raw in docs} for name, docs in overlay.items()}
     return Snapshot(tenant, bundle, tenant_doc, by_id, merge(tenant, bundle, tenant_doc, overlay))

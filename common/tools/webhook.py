@@ -92,7 +92,7 @@ class WebhookTool:
         arguments = parse_arguments(call)
         if isinstance(arguments, ToolOutcome):
             return arguments
-        problem = _schema_problem(self.spec.parameters, arguments)
+        problem = await _schema_problem(self.spec.parameters, arguments)
         if problem:
             return error(call, f"invalid arguments for {self.name}: {problem}")
         from common.settings import get_settings
@@ -138,18 +138,20 @@ class WebhookTool:
         return headers
 
 
-def _schema_problem(schema: dict[str, Any], arguments: dict[str, Any]) -> str | None:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
+async def _schema_problem(schema: dict[str, Any], arguments: dict[str, Any]) -> str | None:
+    """The arguments' problems for the model, checked off the loop (`safe_schema`)."""
+    from common.settings import get_settings
+    from common.tools import safe_schema
 
     try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError:
-        return None  # the admin's schema is broken: let the webhook judge the arguments
-    errors = sorted(Draft202012Validator(schema).iter_errors(arguments), key=lambda e: list(e.path))
+        errors = await safe_schema.validate_async(
+            schema, arguments, limit=5, timeout_s=get_settings().schema_timeout_s
+        )
+    except safe_schema.SchemaUnusable as exc:
+        return f"the tool's parameters schema cannot be used ({exc})"
     if not errors:
         return None
-    return "; ".join(f"{'.'.join(str(p) for p in e.path) or 'arguments'}: {e.message}" for e in errors[:5])
+    return "; ".join(f"{'.'.join(str(p) for p in e.path) or 'arguments'}: {e.message}" for e in errors)
 
 
 async def _post(
