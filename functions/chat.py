@@ -178,7 +178,7 @@ async def _app_chat(ctx: Ctx) -> Response:
 
 
 async def _messages(ctx: Ctx) -> Response:
-    c = await caller(ctx.request)
+    c = await caller(ctx.request, ("chat", "threads:read"))
     thread = await thread_of(c, ctx.params["thread_id"])
     query = ctx.request.query_params
     try:
@@ -215,18 +215,18 @@ def _public_message(m: dict[str, object]) -> dict[str, object]:
 
 
 async def _assistants(ctx: Ctx) -> Response:
-    c = await caller(ctx.request)
+    c = await caller(ctx.request, ("chat", "actions"))
     items = sorted(c.cfg.app_assistants(c.app.id), key=lambda a: a.slug)
     return json_response({"app": c.app.slug, "assistants": [public_assistant(a) for a in items]})
 
 
 async def _assistant(ctx: Ctx) -> Response:
-    c = await caller(ctx.request)
+    c = await caller(ctx.request, ("chat", "actions"))
     return json_response(public_assistant(assistant_of(c, ctx.params["assistant"])))
 
 
 async def _action(ctx: Ctx) -> Response:
-    c = await caller(ctx.request)
+    c = await caller(ctx.request, ("chat", "actions"))
     await limits.check(c)  # before anything is stored or sent upstream
     assistant = assistant_of(c, ctx.params["assistant"])
     action = find_action(assistant, ctx.params["action"])

@@ -6,6 +6,7 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from common.chat import limits
 from common.chat.access import assistant_of, caller
 from common.chat.schemas import StartRequest
 from common.http.request import parse
@@ -19,6 +20,7 @@ router = Router("start")
 
 async def _start(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
+    await limits.check_rate(c)  # threads cost storage: the key's rate limit applies here as in chat
     body = StartRequest()
     if ctx.request.method == "POST":
         body = await parse(ctx.request, StartRequest, get_settings().max_body_bytes, allow_empty=True)

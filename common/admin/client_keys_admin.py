@@ -8,7 +8,6 @@ every other instance (`CLIENT_KEY_TTL_S`, the lookup cache's lifetime).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from starlette.responses import Response
@@ -25,7 +24,6 @@ from common.store.db import RPC_TIMEOUT_S, tenant_collection
 from common.store.errors import firestore_guard
 
 COLLECTION = "client_keys"
-_SCOPE = re.compile(r"^[a-z][a-z0-9:_-]{0,31}$")
 _PUBLIC = ("app_id", "name", "prefix", "scopes", "is_active", "created_at", "last_used_at", "revoked_at")
 
 
@@ -38,9 +36,15 @@ def _public(ident: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_scopes(scopes: list[str]) -> None:
+    """Scopes are enforced by start and chat (`common.chat.access`), so only known ones are kept."""
+    from common.chat.access import SCOPES
+
+    if not scopes:
+        raise ValidationFailed("scopes: a key needs at least one scope", field="scopes")
     for index, scope in enumerate(scopes):
-        if not _SCOPE.match(scope):
-            raise ValidationFailed(f"scopes.{index}: must match {_SCOPE.pattern}", field=f"scopes.{index}")
+        if scope not in SCOPES:
+            known = ", ".join(sorted(SCOPES))
+            raise ValidationFailed(f"scopes.{index}: unknown scope (known: {known})", field=f"scopes.{index}")
 
 
 async def _get(tenant: str, ident: str) -> dict[str, Any]:

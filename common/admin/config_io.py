@@ -115,10 +115,8 @@ MAX_AUDIT_FIELDS = 200
 async def import_config(call: Call) -> Response:
     bundle = await _parse(call)
     current = await snapshot.load(call.tenant_id, refused_ok=True)
-    future = _check(call, current, bundle)
-    platform_owned.check_import(
-        call.actor, current.cfg, future.cfg, {a.id: i for i, a in enumerate(bundle.apps)}
-    )
+    _check(call, current, bundle)
+    platform_owned.check_import(call.actor, current.cfg, bundle)
     text = dump_bundle(bundle)
     await asyncio.to_thread(_upload, call.tenant_id, text)
     remember_bundle(call.tenant_id, text, bundle)

@@ -9,10 +9,11 @@ PATCH that repeats the current value) passes. Platform admins set them
 through `PATCH /admin/tenants/{id}` (budgets), `PATCH /admin/apps/{id}`
 (rate limit) or an import.
 
-The comparison is on the effective config (bundle + Firestore), because that
-is what chat enforces: a value held in the tenant document or an overlay
-record, where a tenant admin cannot write, stays in force whatever a bundle
-says.
+An import is compared with the effective config (bundle + Firestore), what
+chat enforces and what an export shows. A value a platform admin set by PATCH
+lives in the tenant document or an overlay record, where a tenant admin
+cannot write, so it stays in force whatever a bundle says; a platform
+admin's import updates the tenant document's budgets so the import wins.
 
 Known limit: `daily_cost_budget` is computed from the models' prices, which
 the tenant defines; a platform that sells a cost budget should also fix the
@@ -25,7 +26,7 @@ from typing import Any
 
 from common.auth.roles import Principal
 from common.config.effective import TenantConfig
-from common.config.models import App, Record, Tenant
+from common.config.models import App, Bundle, Record, Tenant
 from common.errors import Forbidden
 
 TENANT_FIELDS = ("daily_token_budget", "daily_cost_budget")
@@ -47,21 +48,20 @@ def check_record(actor: Principal, collection: str, old: Record | None, new: Rec
             raise _refuse(name)
 
 
-def check_import(
-    actor: Principal, before: TenantConfig, after: TenantConfig, app_index: dict[str, int]
-) -> None:
-    """An import: 403 when the effective config it gives changes a platform-owned field."""
+def check_import(actor: Principal, before: TenantConfig, bundle: Bundle) -> None:
+    """An import: 403 when the bundle gives a platform-owned field another value than the
+    one in force (so an export imported back unchanged passes, and leaving one out is a
+    change)."""
     if actor.is_platform:
         return
     for name in TENANT_FIELDS:
-        if _tenant_value(before.tenant, name) != _tenant_value(after.tenant, name):
+        if _tenant_value(before.tenant, name) != getattr(bundle.tenant, name):
             raise _refuse(f"tenant.{name}")
-    for ident, app in after.apps.items():
-        old: App | None = before.apps.get(ident)
+    for index, app in enumerate(bundle.apps):
+        old: App | None = before.apps.get(app.id)
         for name in APP_FIELDS:
             if getattr(app, name) != (getattr(old, name) if old is not None else None):
-                where = f"apps.{app_index[ident]}" if ident in app_index else f"apps.{ident}"
-                raise _refuse(f"{where}.{name}")
+                raise _refuse(f"apps.{index}.{name}")
 
 
 def _tenant_value(tenant: Tenant | None, name: str) -> Any:

@@ -68,8 +68,12 @@ class TenantCreate(Body):
 
 
 class TenantPatch(Body):
+    """Budgets are platform-owned limits (`null` lifts one); only platform admins reach this."""
+
     name: str = Field(default=None, max_length=256)  # type: ignore[assignment]
     is_active: bool = Field(default=None)  # type: ignore[assignment]
+    daily_token_budget: int | None = Field(default=None, gt=0, le=10**15)
+    daily_cost_budget: float | None = Field(default=None, gt=0, le=10**12)
 
 
 # Users -----------------------------------------------------------------------

@@ -18,13 +18,14 @@ from typing import Any
 
 from starlette.responses import Response
 
+from common.admin import platform_owned
 from common.admin.audit import new_entry
 from common.admin.context import Call, paginate, tenant_exists
 from common.admin.schemas import TenantCreate, TenantPatch
 from common.admin.writes import check_storable, now
 from common.config import cache, source
 from common.config.models import Tenant
-from common.errors import Conflict, Forbidden, NotFound
+from common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from common.http.responses import json_response
 from common.settings import get_settings
 from common.store import records
@@ -54,10 +55,20 @@ async def _bundle_ids() -> set[str]:
         return set()
 
 
-async def _effective(tenant: str, doc: dict[str, Any] | None) -> Tenant:
-    bundle = await source.fetch_bundle(tenant) if doc is None or not doc.get("name") else None
+_DOC_FIELDS = ("name", "is_active", *platform_owned.TENANT_FIELDS)
+
+
+async def _effective(tenant: str, doc: dict[str, Any] | None, *, full: bool = False) -> Tenant:
+    """The tenant as chat sees it; `full` also reads the bundle's budgets when the
+    document has a name (lists skip that read)."""
+    bundle = None
+    if full or doc is None or not doc.get("name"):
+        try:
+            bundle = await source.fetch_bundle(tenant)
+        except source.StoredBundleRefused:
+            bundle = None
     base = bundle.tenant.model_dump() if bundle else {"id": tenant}
-    fields = {k: v for k, v in (doc or {}).items() if k in ("name", "is_active")}
+    fields = {k: v for k, v in (doc or {}).items() if k in _DOC_FIELDS}
     return Tenant.model_validate({**base, **fields, "id": tenant})
 
 
@@ -87,7 +98,7 @@ async def _visible(ident: str) -> dict[str, Any] | None:
 async def get_tenant(call: Call) -> Response:
     ident = call.params["id"]
     doc = await _visible(ident)
-    return json_response((await _effective(ident, doc)).model_dump(mode="json"))
+    return json_response((await _effective(ident, doc, full=True)).model_dump(mode="json"))
 
 
 async def _commit(call: Call, ident: str, body: dict[str, Any], action: str, fields: list[str]) -> None:
@@ -132,8 +143,11 @@ async def patch_tenant(call: Call) -> Response:
     refuse_immutable(raw, IMMUTABLE)
     body = validate(TenantPatch, raw)
     doc = await _visible(ident)
-    current = await _effective(ident, doc)
+    current = await _effective(ident, doc, full=True)
     changes = {k: v for k, v in body.model_dump(include=body.model_fields_set).items()}
+    for key in ("name", "is_active"):
+        if key in changes and changes[key] is None:
+            raise ValidationFailed(f"{key}: must not be null", field=key)
     changed = sorted(k for k, v in changes.items() if getattr(current, k) != v)
     if not changed:
         return json_response(current.model_dump())

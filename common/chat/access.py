@@ -2,6 +2,10 @@
 
 Anything outside the key's app (another app's thread, another tenant's
 assistant) answers 404, never 403, so ids do not leak (SPEC §5).
+
+A key's `scopes` say which endpoints it may call (403 otherwise):
+`chat` everything an app does (the default), `actions` the assistant catalogue
+and running actions, `threads:read` reading a thread's messages.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from common.auth.client_keys import ClientKey, authenticate
 from common.config.cache import get_config
 from common.config.effective import TenantConfig
 from common.config.models import App, Assistant
-from common.errors import NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
+from common.errors import Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
 from common.http.request import bearer_token
 from common.settings import get_settings
 from common.store import threads
@@ -34,8 +38,18 @@ class Caller:
         return self.key.tenant_id
 
 
-async def caller(request: Request) -> Caller:
+SCOPES = frozenset({"chat", "actions", "threads:read"})
+
+
+def check_scope(key: ClientKey, accepted: tuple[str, ...]) -> None:
+    if not set(key.scopes) & set(accepted):
+        raise Forbidden(f"this client key's scopes do not include {' or '.join(accepted)}")
+
+
+async def caller(request: Request, scopes: tuple[str, ...] = ("chat",)) -> Caller:
+    """The authenticated key, its tenant's config and its app; 403 unless the key has one of `scopes`."""
     key = await authenticate(bearer_token(request))
+    check_scope(key, scopes)
     cfg = await get_config(key.tenant_id)
     app = cfg.app(key.app_id) if cfg.active else None
     if app is None:

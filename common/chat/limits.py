@@ -34,10 +34,15 @@ async def take(tenant: str, key_id: str, per_minute: int) -> float:
     return await _requests.take(f"{tenant}/{key_id}", 1.0, float(per_minute))
 
 
-async def check(c: Caller) -> None:
+async def check_rate(c: Caller) -> None:
+    """The key's request window alone (`/start` too: every request of a key draws from it)."""
     per_minute = c.app.rate_limit_per_minute or get_settings().rate_limit_per_minute
     wait = await take(c.tenant, c.key.key_id, per_minute)
     if wait > 0:
         raise RateLimited("rate limit exceeded for this client key", retry_after=wait)
+
+
+async def check(c: Caller) -> None:
+    await check_rate(c)
     if budget.TurnBudget.for_turn(c.tenant, c.cfg.tenant, ()) is not None and budget.spent_today(c.tenant):
         raise RateLimited("the tenant's daily budget is spent", retry_after=budget.seconds_to_midnight())

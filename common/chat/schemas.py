@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.errors import PayloadTooLarge
+from common.settings import get_settings
 from common.providers.response_format import ResponseFormat
 from common.store.storable import check_storable
 
@@ -15,7 +18,12 @@ class _Body(BaseModel):
 
 
 def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Storable by Firestore and at most `MAX_METADATA_BYTES` (16 KiB) as JSON: a thread's
+    metadata is stored with it, so a big one costs the platform on every thread."""
     check_storable(value, "metadata")
+    limit = get_settings().max_metadata_bytes
+    if value and len(json.dumps(value, ensure_ascii=False).encode()) > limit:
+        raise PayloadTooLarge(f"metadata: over {limit} bytes as JSON", field="metadata")
     return value
 
 
