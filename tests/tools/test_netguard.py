@@ -141,3 +141,32 @@ async def test_public_names_are_pinned_to_the_checked_addresses(monkeypatch):
 
 def _no_network(*args, **kwargs):
     raise AssertionError("no DNS lookup may happen for a URL refused by its shape")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://2130706433/",
+        "https://0x7f000001/",
+        "https://127.1/",
+        "https://[::127.0.0.1]/",
+        "https://metadata/",
+        "https://LOCALHOST./",
+    ],
+)
+def test_write_time_and_call_time_use_one_guard(url, monkeypatch):
+    """Issue #9 item 10: what `parse` refuses at call time, the admin API refuses at write time."""
+    from common.admin.integrity import check_webhook_url
+    from common.errors import ValidationFailed
+    from common.settings import get_settings
+
+    monkeypatch.setenv("ALLOWED_PRIVATE_HOSTS", "")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(Refused) as refused:
+            parse(url, get_settings().allowed_private_hosts)
+        with pytest.raises(ValidationFailed) as failed:
+            check_webhook_url("url", url)
+        assert failed.value.field == "url" and str(refused.value) in failed.value.message
+    finally:
+        get_settings.cache_clear()
