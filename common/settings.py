@@ -82,7 +82,7 @@ class Settings:
     # Tenant YAML bundles (import and GCS reload, common/config/bundle.py): size, shape, time.
     bundle_max_bytes: int = field(default_factory=lambda: _int("BUNDLE_MAX_BYTES", 1024 * 1024))
     bundle_max_depth: int = field(default_factory=lambda: _int("BUNDLE_MAX_DEPTH", 32))
-    bundle_max_nodes: int = field(default_factory=lambda: _int("BUNDLE_MAX_NODES", 50_000))
+    bundle_max_nodes: int = field(default_factory=lambda: _int("BUNDLE_MAX_NODES", 20_000))
     bundle_parse_timeout_s: float = field(default_factory=lambda: _float("BUNDLE_PARSE_TIMEOUT_S", 5.0))
     # Validating input against a tenant's JSON Schema (actions, webhook tools), off the loop.
     schema_timeout_s: float = field(default_factory=lambda: _float("SCHEMA_TIMEOUT_S", 2.0))

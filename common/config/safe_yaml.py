@@ -8,7 +8,8 @@ composer that, node by node,
 - refuses aliases (`*name`, and so `<<: *name` merges): a bundle is plain data,
   and without aliases the loaded tree is no bigger than the text;
 - counts nodes (`max_nodes`) and nesting depth (`max_depth`);
-- checks the deadline of the bounded job it runs in (`common.bounded`).
+- checks the deadline of the bounded job it runs in (`common.bounded`) and
+  lets the event loop thread have the GIL now and then.
 
 The byte cap is checked before any of it. Every refusal says which limit.
 """
@@ -25,7 +26,7 @@ from yaml.events import AliasEvent
 from yaml.nodes import Node
 from yaml.resolver import Resolver
 
-from common.bounded import check_deadline
+from common.bounded import checkpoint
 from common.errors import PayloadTooLarge, ValidationFailed
 
 try:
@@ -38,7 +39,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
 class YamlLimits:
     max_bytes: int = 1024 * 1024
     max_depth: int = 32
-    max_nodes: int = 100_000
+    max_nodes: int = 20_000
 
 
 class YamlRefused(ValidationFailed):
@@ -62,8 +63,7 @@ class _BoundedComposer(Composer):
             raise YamlRefused(f"body: more than {self.limits.max_nodes} YAML nodes")
         if self.depth >= self.limits.max_depth:
             raise YamlRefused(f"body: YAML nested deeper than {self.limits.max_depth} levels")
-        if self.nodes % 256 == 0:
-            check_deadline()
+        checkpoint()
         self.depth += 1
         try:
             return super().compose_node(parent, index)

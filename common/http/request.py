@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from itertools import accumulate
 from typing import Any, TypeVar
 
@@ -40,6 +41,11 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+@lru_cache(maxsize=4)
+def _deep_run(limit: int) -> re.Pattern[str]:
+    return re.compile(r"(?:[\[{]\s*){" + str(limit + 1) + "}")
+
+
 def json_depth_exceeds(text: str, limit: int) -> bool:
     """True when brackets outside strings nest deeper than `limit`.
 
@@ -49,7 +55,10 @@ def json_depth_exceeds(text: str, limit: int) -> bool:
     """
     if text.count("[") + text.count("{") <= limit:
         return False
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode()
+    outside = _STRING.sub("", text)
+    if _deep_run(limit).search(outside):  # the usual attack, `[[[[...`, found at once
+        return True
+    brackets = _NOT_BRACKET.sub("", outside).encode()
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
 
 

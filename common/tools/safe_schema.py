@@ -84,7 +84,7 @@ def _pattern_properties(validator: Any, value: dict[str, Any], instance: Any, sc
 
 def _timed(keyword: Any) -> Any:
     def run(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[Any]:
-        bounded.check_deadline()
+        bounded.checkpoint()
         yield from keyword(validator, value, instance, schema) or ()
 
     return run
