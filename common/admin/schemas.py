@@ -127,7 +127,11 @@ class ClientKeyCreate(Body):
     id: str = Field(default=None, pattern=IDENT, description="generated when absent")  # type: ignore[assignment]
     app_id: str = Field(pattern=IDENT)
     name: str = Field(default="", max_length=256)
-    scopes: list[str] = Field(default_factory=lambda: ["chat"], max_length=16)
+    scopes: list[str] = Field(
+        default_factory=lambda: ["chat"],
+        max_length=16,
+        description="chat (everything an app does), actions (catalogue and actions), threads:read",
+    )
 
 
 class ClientKeyPatch(Body):

@@ -125,7 +125,7 @@ def check(schema: Any, field: str) -> None:
     """422 naming `field` (and the place inside it) unless `schema` is safe to store and run."""
     if not isinstance(schema, dict):
         raise ValidationFailed(f"{field}: must be a JSON Schema object", field=field)
-    text = json.dumps(schema)
+    text = json.dumps(schema, default=str)  # a YAML date in a `default` is still data
     if len(text) > MAX_SCHEMA_BYTES:
         raise ValidationFailed(f"{field}: schema over {MAX_SCHEMA_BYTES} bytes", field=field)
     if json_depth_exceeds(text, MAX_SCHEMA_DEPTH):

@@ -8,7 +8,8 @@ from tests.e2e.conftest import make_tenant, upstream_requests
 
 
 async def test_rate_limit_per_client_key_is_429_with_retry_after(stack, http):
-    tenant = await make_tenant(stack, mutate=lambda d: d["apps"][0].update(rate_limit_per_minute=2))
+    # 3 a minute: /start draws from the key's bucket too, then two chats pass and one is refused.
+    tenant = await make_tenant(stack, mutate=lambda d: d["apps"][0].update(rate_limit_per_minute=3))
     text = f"limited-{uuid.uuid4().hex[:8]}"
     stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "ok"}})
     thread_id = (await http.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]

@@ -45,7 +45,7 @@ async def test_warm_chat_makes_no_secret_manager_or_gcs_calls(stack, monkeypatch
     cache.invalidate()
     downloads = []
     real_download = source._download
-    monkeypatch.setattr(source, "_download", lambda t: downloads.append(t) or real_download(t))
+    monkeypatch.setattr(source, "_download", lambda t, cap: downloads.append(t) or real_download(t, cap))
     text = f"warm-{uuid.uuid4().hex[:8]}"
     stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "warm reply"}})
 
