@@ -23,6 +23,7 @@ import asyncio
 
 from starlette.responses import Response
 
+from common import bounded
 from common.admin import integrity, platform_owned, snapshot
 from common.admin.context import Call
 from common.admin.writes import Writes
@@ -115,9 +116,19 @@ MAX_AUDIT_FIELDS = 200
 async def import_config(call: Call) -> Response:
     bundle = await _parse(call)
     current = await snapshot.load(call.tenant_id, refused_ok=True)
-    _check(call, current, bundle)
-    platform_owned.check_import(call.actor, current.cfg, bundle)
-    text = dump_bundle(bundle)
+
+    def prepare() -> str:  # cross-record checks and the YAML dump grow with the bundle
+        _check(call, current, bundle)
+        platform_owned.check_import(call.actor, current.cfg, bundle)
+        return dump_bundle(bundle)
+
+    timeout = get_settings().bundle_parse_timeout_s
+    try:
+        text = await bounded.run(prepare, timeout)
+    except bounded.TimeUp:
+        raise ValidationFailed(
+            f"body: the bundle took longer than {timeout:g} s to check", field="body"
+        ) from None
     await asyncio.to_thread(_upload, call.tenant_id, text)
     remember_bundle(call.tenant_id, text, bundle)
     writes = Writes(call, call.tenant_id)
