@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.errors import PayloadTooLarge
-from common.settings import get_settings
 from common.providers.response_format import ResponseFormat
+from common.settings import get_settings
 from common.store.storable import check_storable
 
 
