@@ -102,7 +102,8 @@ class Panel:
         result = await self.page.evaluate(
             "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations"
             ".filter(v => v.impact === 'serious' || v.impact === 'critical')"
-            ".map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)})))"
+            ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)})))"
         )
         assert result == [], json.dumps(result, indent=1)
         csp = await self.page.evaluate("window.__csp || []")
@@ -154,7 +155,8 @@ class TenantUser:
 
 async def add_user(http: httpx.AsyncClient, platform: Admin, tenant: str, role: str) -> TenantUser:
     username, password = f"{role.replace('_', '-')}-{secrets.token_hex(4)}", new_password()
-    resp = await platform.post("/users", {"username": username, "password": password, "role": role}, tenant=tenant)
+    body = {"username": username, "password": password, "role": role}
+    resp = await platform.post("/users", body, tenant=tenant)
     assert resp.status_code == 201, resp.text
     return TenantUser(tenant, username, password, Admin(http, await login(http, username, password)))
 

@@ -81,4 +81,5 @@ async def asset(ctx: Ctx) -> Response:
 def mount(router: Router) -> None:
     """Add the panel's two routes to the admin router (GET, and HEAD through it)."""
     router.routes.append(Route("GET", re.compile(r"^/ui/?$"), index))
-    router.routes.append(Route("GET", re.compile(rf"^/ui/v/(?P<version>[0-9a-f]{{16}})/{_ASSET_PATH}$"), asset))
+    assets = re.compile(rf"^/ui/v/(?P<version>[0-9a-f]{{16}})/{_ASSET_PATH}$")
+    router.routes.append(Route("GET", assets, asset))

@@ -40,7 +40,8 @@ def refresh(root: Path = ROOT) -> dict[str, dict[str, str]]:
         pin = locked(package, root)
         installed = json.loads((root / "node_modules" / package / "package.json").read_text(encoding="utf-8"))
         if installed["version"] != pin["version"]:
-            raise SystemExit(f"node_modules/{package} is {installed['version']}, the lock says {pin['version']}")
+            have, want = installed["version"], pin["version"]
+            raise SystemExit(f"node_modules/{package} is {have}, the lock says {want}: run npm ci")
         data = (root / "node_modules" / package / inner).read_bytes()
         (VENDOR / name).write_bytes(data)
         record[name] = {"package": package, "file": inner, **pin, "sha256": hashlib.sha256(data).hexdigest()}
