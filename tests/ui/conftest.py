@@ -95,7 +95,7 @@ class Panel:
         await self.page.locator("main h1").first.wait_for()
         await self.page.locator(".busy").first.wait_for(state="detached")
 
-    async def check(self, shot: str | None = None) -> None:
+    async def check(self, shot: str | None = None, *, full_page: bool = False) -> None:
         """axe-core: no serious or critical violation; no CSP violation or console error so far."""
         if not await self.page.evaluate("typeof window.axe === 'object'"):
             await self.page.evaluate(AXE.read_text(encoding="utf-8"))  # CDP evaluation: not inline script
@@ -110,7 +110,9 @@ class Panel:
         assert csp == [] and self.problems == [], (csp, self.problems)
         if shot:
             SHOTS.mkdir(parents=True, exist_ok=True)
-            await self.page.screenshot(path=str(SHOTS / f"{shot}.png"))
+            if not full_page:
+                await self.page.evaluate("window.scrollTo(0, 0)")
+            await self.page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=full_page)
 
 
 _RECORD_CSP = """

@@ -50,7 +50,7 @@ async def test_edit_a_prompt_see_the_diff_and_roll_back(seeded):
     assert [t.strip() for t in await diff.locator(".same").all_inner_texts()] == [
         "You are a helpful support agent (openai)."
     ]
-    await panel.check(shot="assistant-revisions")
+    await panel.check(shot="assistant-revisions", full_page=True)
 
     await page.get_by_role("button", name=f"Roll back to revision {number - 1}").click()
     await page.get_by_role("status").filter(has_text=f"Rolled back to revision {number - 1}.").wait_for()

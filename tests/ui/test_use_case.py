@@ -95,7 +95,7 @@ async def test_operator_builds_app1_and_switches_sales_to_openai_in_two_clicks(
         page = panel.page
         for kind in VENDORS:
             await add_vendor(panel, kind, aimock.url, keys[kind])
-        await panel.check(shot="credentials")
+        await panel.check()
 
         await panel.goto("Apps")
         new_app = page.get_by_role("form", name="New app")

@@ -71,7 +71,12 @@ function Shell({ me, route, onLogout }) {
   const canWrite = me.role !== 'tenant_viewer';
   const [first] = route.parts;
   const pageKey = first || 'apps';
-  useEffect(() => { document.title = `${labelOf(pageKey)} · Assistants admin`; }, [pageKey]);
+  useEffect(() => {
+    document.title = `${labelOf(pageKey)} · Assistants admin`;
+    // A new page (or just logged in): focus its content, so keyboard and screen-reader
+    // users start there instead of at the top of the document.
+    if (main.current) main.current.focus();
+  }, [pageKey, route.parts[1]]);
   function pick(t) {
     session.tenant = t;
     setTenant(t);

@@ -110,10 +110,13 @@ export function useLoad(fn, deps) {
   return [state.data, state.error, () => setTick((t) => t + 1), state.loading];
 }
 
+// Always one element (a fragment that changes length can misplace its DOM nodes).
 export function Loading({ error, loading, data, children }) {
-  if (error) return html`<p class="error" role="alert">Could not load: ${error.message}</p>`;
-  if (data === null || data === undefined) return html`<${Busy} on=${true} label="Loading…" />`;
-  return html`${loading ? html`<${Busy} on=${true} label="Refreshing…" />` : null}${children()}`;
+  let body;
+  if (error) body = html`<p class="error" role="alert">Could not load: ${error.message}</p>`;
+  else if (data === null || data === undefined) body = html`<${Busy} on=${true} label="Loading…" />`;
+  else body = html`${loading ? html`<${Busy} on=${true} label="Refreshing…" />` : null}${children()}`;
+  return html`<div class="loaded">${body}</div>`;
 }
 
 export function when(iso) {
