@@ -90,8 +90,16 @@ async def test_providers_and_models_add_edit_test_and_deactivate(seeded, stack):
     await page.locator("summary", has_text="Test openai").click()
     test = page.get_by_role("form", name="Test openai")
     await test.get_by_label("Key to test with").select_option("c-openai")
-    stack.aimock.add({"match": {"model": "gpt-4o"}, "response": {"content": "pong"}})
+    probe = {
+        "match": {"userMessage": "ping", "model": "gpt-4o"},
+        "response": {"content": "pong"},
+        "latency": 400,
+    }
+    stack.aimock.add(probe)  # the probe sends "ping"
     await test.get_by_role("button", name="Test openai").click()
+    await (
+        test.get_by_role("status").filter(has_text="Calling the provider…").wait_for()
+    )  # a slow call shows progress
     ok = test.get_by_role("status").filter(has_text=re.compile(r"^OK in \d+ ms$"))
     await ok.wait_for()
     stack.aimock.next_error(401, "invalid api key", "authentication_error")

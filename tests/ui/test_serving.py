@@ -84,3 +84,14 @@ def test_no_inline_script_or_style_in_the_panel():
     for path in (serve.STATIC / "js").rglob("*.js"):
         text = path.read_text()
         assert not re.search(r"\sstyle=|<style|<script|innerHTML|\beval\(|new Function", text), path
+
+
+def test_the_deploy_bundle_ships_every_panel_file(tmp_path):
+    from infra.bundle import build_bundle, bundle_files
+
+    shipped = set(bundle_files(build_bundle(vendor.ROOT, "demo", out_dir=tmp_path / "bundle")))
+    panel = {p.relative_to(vendor.ROOT).as_posix() for p in serve.STATIC.rglob("*") if p.is_file()} | {
+        "common/admin/ui/serve.py",
+        "common/admin/ui/__init__.py",
+    }
+    assert panel - shipped == set()
