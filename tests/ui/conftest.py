@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +47,8 @@ def _chromium_missing() -> str | None:
         import playwright  # noqa: F401
     except ImportError:
         return "playwright is not installed (pip install -r requirements-dev.txt)"
-    if not AXE.is_file() and shutil.which("node"):
-        return f"axe-core is missing at {AXE} (npm ci)"
+    if not AXE.is_file():
+        return f"axe-core is missing at {AXE} (run npm ci: package-lock.json pins it)"
     return None
 
 

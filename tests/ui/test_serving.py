@@ -8,6 +8,8 @@ import hashlib
 import json
 import re
 
+import pytest
+
 from common.admin.ui import serve, vendor
 
 
@@ -57,7 +59,7 @@ def test_the_version_hashes_every_served_file():
     assert "index.html" not in files and "js/app.js" in files
 
 
-def test_vendored_files_match_the_lock_and_node_modules():
+def test_vendored_files_match_the_lock():
     lock = json.loads((vendor.ROOT / "package-lock.json").read_text())
     record = json.loads(vendor.LOCK_FILE.read_text())
     assert set(record) == set(vendor.FILES)
@@ -65,12 +67,11 @@ def test_vendored_files_match_the_lock_and_node_modules():
         entry = record[name]
         pinned = lock["packages"][f"node_modules/{package}"]
         assert (entry["package"], entry["file"]) == (package, inner)
-        assert (entry["version"], entry["integrity"]) == (pinned["version"], pinned["integrity"]), name
+        assert (entry["version"], entry["integrity"]) == (pinned["version"], pinned["integrity"]), (
+            f"{name}: package-lock.json moved to {pinned['version']}: run make ui-vendor"
+        )
         vendored = hashlib.sha256((vendor.VENDOR / name).read_bytes()).hexdigest()
         assert vendored == entry["sha256"], f"{name} was edited by hand: run make ui-vendor"
-        installed = vendor.ROOT / "node_modules" / package
-        assert json.loads((installed / "package.json").read_text())["version"] == pinned["version"]
-        assert hashlib.sha256((installed / inner).read_bytes()).hexdigest() == vendored, name
     packages = json.loads((vendor.ROOT / "package.json").read_text())
     pins = {**packages.get("dependencies", {}), **packages.get("devDependencies", {})}
     for package in {p for p, _ in vendor.FILES.values()} | {"axe-core"}:
@@ -84,6 +85,19 @@ def test_no_inline_script_or_style_in_the_panel():
     for path in (serve.STATIC / "js").rglob("*.js"):
         text = path.read_text()
         assert not re.search(r"\sstyle=|<style|<script|innerHTML|\beval\(|new Function", text), path
+
+
+def test_vendored_files_are_the_installed_packages_files():
+    """Byte for byte the file npm installed at the locked version (make test runs npm ci first)."""
+    lock = json.loads((vendor.ROOT / "package-lock.json").read_text())
+    for name, (package, inner) in vendor.FILES.items():
+        installed = vendor.ROOT / "node_modules" / package
+        pinned = lock["packages"][f"node_modules/{package}"]["version"]
+        manifest = installed / "package.json"
+        if not manifest.is_file() or json.loads(manifest.read_text())["version"] != pinned:
+            pytest.skip(f"node_modules/{package} is not the locked {pinned}: run npm ci")
+        vendored = hashlib.sha256((vendor.VENDOR / name).read_bytes()).hexdigest()
+        assert hashlib.sha256((installed / inner).read_bytes()).hexdigest() == vendored, name
 
 
 def test_the_deploy_bundle_ships_every_panel_file(tmp_path):
