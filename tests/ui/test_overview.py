@@ -21,3 +21,24 @@ async def test_login_shows_apps_with_assistants_provider_model_and_last_change(s
         assert await row.get_by_role("combobox").input_value() == f"m-{p}"
         assert model in await row.get_by_role("combobox").locator("option:checked").inner_text()
     await panel.check(shot="apps")
+
+
+async def test_switching_to_a_provider_without_a_key_is_refused_next_to_the_list(
+    stack, http, platform, panel
+):
+    tenant = await make_tenant(stack)
+    user = await add_user(http, platform, tenant.id, "tenant_admin")
+    provider = await user.admin.create(
+        "providers", {"kind": "openai", "name": "keyless", "base_url": stack.aimock.url}
+    )
+    await user.admin.create("models", {"provider_id": provider["id"], "name": "gpt-4o-mini"})
+    await panel.login(user.username, user.password)
+    page = panel.page
+    select = page.get_by_role("combobox", name="Model of Support gemini")
+    await select.select_option(label="keyless · gpt-4o-mini")
+    error = page.locator("#switch-support-gemini-err")
+    await error.filter(has_text="Add a key for keyless first").wait_for()
+    assert await select.get_attribute("aria-invalid") == "true"
+    assert await select.input_value() == "m-gemini"
+    assert (await user.admin.get("/assistants/support-gemini")).json()["model_id"] == "m-gemini"
+    await panel.check()

@@ -325,6 +325,8 @@ async def test_config_export_downloads_yaml_and_import_shows_field_errors_in_pla
     line = int(re.search(r"line (\d+)", message).group(1))
     assert "max_tokens: -5" in broken.split("\n")[line - 1]
     assert await yaml.get_attribute("aria-invalid") == "true"
+    selected = await yaml.evaluate("el => el.value.slice(el.selectionStart, el.selectionEnd)")
+    assert selected.strip() == "max_tokens: -5"  # the named field's line is selected, in view
     await panel.check(shot="config-import-error")
 
     await yaml.fill(body)

@@ -1,6 +1,6 @@
 // Config as code: export downloads the tenant's effective config as YAML; import uploads
 // a YAML (or JSON) bundle and shows the API's 422 next to the document, naming the field.
-import { html, useState, useEffect } from '../../vendor/preact-htm.js';
+import { html, useState, useEffect, useRef } from '../../vendor/preact-htm.js';
 import { request } from '../api.js';
 import { Busy, Notice } from '../ui.js';
 
@@ -31,7 +31,19 @@ export function Config({ canWrite, tenant }) {
   const [error, setError] = useState(null);
   const [notice, setNotice] = useState('');
   const [url, setUrl] = useState(null);
+  const area = useRef(null);
   useEffect(() => () => url && URL.revokeObjectURL(url), [url]);
+  // Put the field the 422 names in view: select its line and scroll the document to it.
+  useEffect(() => {
+    const el = area.current;
+    if (!el || !error || !error.line) return;
+    const lines = yaml.split('\n');
+    const start = lines.slice(0, error.line - 1).reduce((n, l) => n + l.length + 1, 0);
+    el.focus();
+    el.setSelectionRange(start, start + lines[error.line - 1].length);
+    const lineHeight = parseFloat(getComputedStyle(el).lineHeight) || 18;
+    el.scrollTop = Math.max(0, (error.line - 4) * lineHeight);
+  }, [error]);
   async function exportYaml() {
     setBusy('Exporting…');
     setError(null);
@@ -75,9 +87,9 @@ export function Config({ canWrite, tenant }) {
       </div>
       <div class="field">
         <label for="cfg-yaml">Bundle (YAML)</label>
-        <textarea id="cfg-yaml" rows="16" spellcheck="false" value=${yaml} onInput=${(e) => setYaml(e.target.value)}
+        ${error && html`<p class="error" id="cfg-yaml-err" role="alert">${error.field ? html`<code>${error.field}</code>${error.line ? ` (line ${error.line})` : ''}: ` : ''}${error.field ? error.message.replace(`${error.field}: `, '') : error.message}</p>`}
+        <textarea id="cfg-yaml" ref=${area} rows="16" spellcheck="false" value=${yaml} onInput=${(e) => setYaml(e.target.value)}
           aria-invalid=${error && error.field ? 'true' : undefined} aria-describedby=${error ? 'cfg-yaml-err' : undefined}></textarea>
-        ${error && html`<p class="error" id="cfg-yaml-err" role="alert">${error.field ? html`<code>${error.field}</code>${error.line ? ` (line ${error.line})` : ''}: ` : ''}${error.message}</p>`}
       </div>
       ${canWrite && html`<button type="submit" class="primary" disabled=${!!busy || !yaml}>Import</button>`}
       <${Busy} on=${!!busy} label=${busy} />

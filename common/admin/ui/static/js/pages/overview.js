@@ -12,11 +12,18 @@ function ModelSwitch({ cat, assistant, onSaved }) {
   async function change(e) {
     const modelId = e.target.value;
     const credentialId = credentialFor(cat, modelId, assistant.credential_id);
-    setBusy(true);
     setError('');
+    if (!credentialId) {
+      // Saving would leave the assistant without a key for its new provider: refuse here.
+      const p = cat.providersById[cat.modelsById[modelId].provider_id];
+      setError(`Add a key for ${providerLabel(p)} first (Credentials); nothing was changed.`);
+      e.target.value = assistant.model_id;
+      return;
+    }
+    setBusy(true);
     try {
       const saved = await api.patch(`/assistants/${assistant.id}`, { model_id: modelId, credential_id: credentialId });
-      onSaved(saved, `${assistant.name} now uses ${modelLabel(cat, cat.modelsById[modelId])}${credentialId ? '' : ' (no key for this provider yet)'}.`);
+      onSaved(saved, `${assistant.name} now uses ${modelLabel(cat, cat.modelsById[modelId])}.`);
     } catch (err) {
       setError(err.message);
     } finally {
