@@ -1,7 +1,7 @@
 // The panel's shell: login, the platform admin's tenant picker, navigation and hash routes.
 import { html, render, useState, useEffect, useRef } from '../vendor/preact-htm.js';
 import { api, session, logout, onSessionEnd } from './api.js';
-import { useForm, Field, FormError, Busy, useLoad, Loading } from './ui.js';
+import { useForm, Field, FormError, Busy, useLoad } from './ui.js';
 import { Overview } from './pages/overview.js';
 import { AssistantPage } from './pages/assistant.js';
 import { Providers } from './pages/providers.js';

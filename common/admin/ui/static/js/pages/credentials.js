@@ -2,7 +2,7 @@
 // rotate (a new value, same id), deactivate.
 import { html, useState } from '../../vendor/preact-htm.js';
 import { api } from '../api.js';
-import { useForm, Field, FormError, Busy, Notice, Table, useLoad, Loading, when } from '../ui.js';
+import { useForm, Field, FormError, Busy, Notice, Table, useLoad, Loading } from '../ui.js';
 import { loadCatalog, providerLabel } from '../catalog.js';
 
 function NewCredential({ cat, onSaved }) {

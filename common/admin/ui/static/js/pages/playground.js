@@ -2,7 +2,7 @@
 // combination), streamed token by token through POST /admin/playground/chat. Nothing is stored.
 import { html, useState, useRef } from '../../vendor/preact-htm.js';
 import { api, stream } from '../api.js';
-import { useForm, Field, FormError, Busy, useLoad, Loading, fieldFor } from '../ui.js';
+import { useForm, Field, FormError, Busy, useLoad, Loading } from '../ui.js';
 import { loadCatalog, modelOptions, credentialOptions, credentialFor } from '../catalog.js';
 
 function Chat({ cat }) {
