@@ -7,9 +7,9 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup dev test lint format bench lock bootstrap grant deploy deploy-platform push-config scheduler bundle clean
+.PHONY: setup dev test lint format bench lock bootstrap grant deploy deploy-platform push-config scheduler bundle clean chromium ui-vendor
 
-setup: $(STAMP_PY) $(STAMP_NODE)
+setup: $(STAMP_PY) $(STAMP_NODE) chromium
 
 # The hashed lock (`make lock`), so tests run with exactly the pins that are deployed.
 $(STAMP_PY): requirements-dev.lock requirements.lock
@@ -26,6 +26,17 @@ lock:
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# The browser tests (tests/ui, tests/compat) drive Debian's chromium (Playwright's own
+# download is unreachable here). Installed when missing; those tests skip, saying why, if it cannot be.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) \
+		|| echo "chromium could not be installed: the tests in tests/ui/ will skip"
+
+# Refresh the admin panel's vendored JS/CSS (common/admin/ui/static/vendor/) from node_modules
+# at the versions package-lock.json locks; tests/ui/test_serving.py checks they still match.
+ui-vendor: $(STAMP_NODE)
+	$(PY) -m common.admin.ui.vendor
 
 dev: setup
 	$(PY) -m devserver

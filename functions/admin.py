@@ -8,8 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from common.admin.routes import build_router
+from common.admin.ui import serve as ui
 
 router = build_router()
+ui.mount(router)  # the panel's static files at /admin/ui/
 
 
 @functions_framework.aio.http
