@@ -45,6 +45,21 @@ FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "o
 LIMIT_ERRORS = frozenset({"timeout", "cpu_limit", "memory_limit", "output_limit", "process_limit"})
 
 
+_PUBLIC = {
+    "timeout": "the sandbox's wall-clock limit",
+    "cpu_limit": "the sandbox's CPU limit",
+    "memory_limit": "the sandbox's memory limit",
+    "process_limit": "the sandbox's process limit",
+    "output_limit": "the sandbox's output limit",
+    "code_error": "an error in the code",
+    "upstream_timeout": "the upstream timed out",
+    "crashed": "the code's process died",
+    "protocol": "the code broke the event protocol",
+    "busy": "the sandbox is busy",
+    "unreachable": "the sandbox is unreachable",
+}
+
+
 def call_body(
     action: Action, code: str, request: ProviderRequest | None, config: dict[str, Any], key: str
 ) -> dict[str, Any]:
@@ -81,6 +96,19 @@ class SandboxError(ProviderCallError):
         self.line = line
 
     @property
+    def public(self) -> str:
+        """What a chat caller may see: the kind of failure and the line, never the code's text
+        (which may quote an upstream body); operators see the full message in the test."""
+        where = f" at line {self.line}" if self.line else ""
+        if self.error_type == "upstream":
+            return (
+                f"code provider: upstream status {self.status}"
+                if self.status
+                else "code provider: upstream failed"
+            )
+        return f"code provider: {_PUBLIC.get(self.error_type, 'sandbox failure')}{where}"
+
+    @property
     def retryable(self) -> bool:
         """Limits and code errors are not retried (the same code would fail again); a busy or
         unreachable sandbox and a transient upstream status are."""
@@ -111,9 +139,12 @@ def to_event(data: dict[str, Any]) -> ProviderEvent | None:
     if kind == "error":
         line = data.get("line")
         status = data.get("status")
+        message = str(data.get("message") or "the provider code failed")
+        if isinstance(line, int):
+            message += f" (line {line} of the provider code)"
         raise SandboxError(
             str(data.get("error_type") or "code_error"),
-            str(data.get("message") or "the provider code failed"),
+            message,
             line=line if isinstance(line, int) else None,
             status=status if isinstance(status, int) else None,
         )
