@@ -13,7 +13,11 @@ def contents(request: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for m in request.messages:
         if m["role"] == "tool":
-            part = {"functionResponse": {"name": m["name"] or "", "response": {"result": m["content"]}}}
+            try:
+                output = json.loads(m["content"])
+            except ValueError:
+                output = m["content"]
+            part = {"functionResponse": {"name": m["name"] or "", "response": {"output": output}}}
             if out and out[-1]["role"] == "user" and "functionResponse" in out[-1]["parts"][0]:
                 out[-1]["parts"].append(part)
             else:
