@@ -93,7 +93,9 @@ def as_uid(uid: int | None) -> list[str]:
     """
     if uid is None:
         return []
-    setpriv = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin") or "setpriv"
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if setpriv is None:
+        raise RuntimeError("the sandbox runs as root but setpriv (util-linux) is missing; refusing to run")
     return [
         setpriv,
         f"--reuid={uid}",
