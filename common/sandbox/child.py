@@ -184,15 +184,44 @@ async def _run(call: dict[str, Any], emit: Any) -> None:
         emit({"type": "finish", "reason": "tool_calls" if calls else "stop"})
 
 
+def _warm_up() -> None:
+    """Before any call: import the templates' HTTP clients and build httpx's default TLS
+    context once (loading the CA bundle costs more than the rest of a call's overhead).
+
+    httpx builds a context per client; here every client with default TLS settings gets
+    the one built now. The process serves one call, so nothing is shared between calls.
+    """
+    with contextlib.suppress(ImportError):
+        __import__("aiohttp")
+    try:
+        import httpx._transports.default as transport
+    except ImportError:
+        return
+    build = transport.create_ssl_context
+    default = build()
+
+    def cached(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is True and cert is None:
+            return default
+        return build(verify=verify, cert=cert, trust_env=trust_env)
+
+    transport.create_ssl_context = cached
+    import httpx
+
+    httpx.AsyncClient()  # the first client pays httpx's lazy imports and proxy lookup
+    for name in ("anyio", "h11", "httpcore._backends.anyio", "anyio._backends._asyncio"):
+        with contextlib.suppress(ImportError):
+            __import__(name)
+
+
 def main() -> int:
     limits = json.loads(sys.argv[1])
     _no_dump()
     proto = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # the code's print() lands on stderr, never in the event stream
     sys.stdout = sys.stderr
-    for name in ("httpx", "aiohttp"):  # warm: the templates' clients are loaded before any call
-        with contextlib.suppress(ImportError):
-            __import__(name)
+    _warm_up()
+    loop = asyncio.new_event_loop()
     line = sys.stdin.buffer.readline()
     if not line:
         return 0  # the runner retired this warm child unused
@@ -204,7 +233,7 @@ def main() -> int:
         proto.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
 
     try:
-        asyncio.run(_run(call, emit))
+        loop.run_until_complete(_run(call, emit))
     except BaseException as exc:
         if isinstance(exc, SystemExit | KeyboardInterrupt) and not isinstance(exc, KeyboardInterrupt):
             exc = RuntimeError(f"the code called exit({exc.code!r})")
