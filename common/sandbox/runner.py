@@ -80,9 +80,15 @@ class Limits:
             output_bytes=_env_int("SANDBOX_OUTPUT_BYTES", d.output_bytes),
         )
 
-    def child_arg(self) -> str:
+    def child_arg(self, shared_uid_slots: int = 0) -> str:
+        """The rlimits a child sets on itself. RLIMIT_NPROC counts every process and thread
+        of the uid: a child sharing the sandbox's uid (not root) gets room for the sandbox's
+        own threads and its siblings, so the fork-bomb bound is per sandbox, not per call."""
         keys = ("cpu_s", "memory_mb", "max_files", "max_procs", "max_file_bytes")
-        return json.dumps({k: v for k, v in asdict(self).items() if k in keys})
+        out = {k: v for k, v in asdict(self).items() if k in keys}
+        if shared_uid_slots:
+            out["max_procs"] = self.max_procs * (shared_uid_slots + 1) + 64
+        return json.dumps(out)
 
 
 def as_uid(uid: int | None) -> list[str]:
@@ -126,7 +132,8 @@ class Runner:
         self.as_root = os.geteuid() == 0
         self.uid_base = uid_base
         self._active = asyncio.Semaphore(concurrency)
-        self._free_slots = list(range(concurrency + warm))
+        self._slots = concurrency + warm
+        self._free_slots = list(range(self._slots))
         self._ready: list[_Child] = []
         self._filling: set[asyncio.Task[None]] = set()
 
@@ -148,7 +155,7 @@ class Runner:
                 sys.executable,
                 "-I",
                 CHILD,
-                self.limits.child_arg(),
+                self.limits.child_arg(0 if self.as_root else self._slots),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
