@@ -7,7 +7,11 @@ import pytest
 
 from tests.support.services import start_sandbox
 
-CALL = {"action": "stream", "code": "async def stream(request):\n    yield 'ran'\n", "request": {"model": "m"}}
+CALL = {
+    "action": "stream",
+    "code": "async def stream(request):\n    yield 'ran'\n",
+    "request": {"model": "m"},
+}
 
 
 async def test_wrong_or_missing_secret_is_refused(sandbox, sandbox_secret):
