@@ -17,8 +17,12 @@ async def test_tenant_roles_get_403_on_create_code_and_test(code_stack, chttp, c
         tested = await user.post(f"/providers/{t.provider['id']}/test", {"credential_id": t.cred["id"]})
         template = await user.get("/providers/code/template?kind=anthropic")
         validated = await user.post("/providers/code/validate", {"python_code": CODE})
-        statuses = [r.status_code for r in (created, code, tested, template, validated)]
-        assert statuses == [403] * 5, (role, [r.text for r in (created, code, tested)])
+        # Steering the key elsewhere by editing the provider's config is a change of code provider.
+        steered = await user.patch(
+            f"/providers/{t.provider['id']}", {"config": {"base_url": "https://evil.test"}}
+        )
+        statuses = [r.status_code for r in (created, code, tested, template, validated, steered)]
+        assert statuses == [403] * 6, (role, [r.text for r in (created, code, tested)])
         # The record is listed for them, but its source is not.
         shown = await user.get(f"/providers/{t.provider['id']}")
         assert shown.status_code == 200 and "async def" not in shown.text
