@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from common.errors import ValidationFailed
 from common.http.request import bearer_token, read_json
+from common.http.responses import json_response
 from common.http.routing import Ctx, Router
 from common.logging import get_logger
 from common.sandbox import auth
@@ -70,7 +71,15 @@ async def _call(ctx: Ctx) -> Response:
     )
 
 
+async def _ready(ctx: Ctx) -> Response:
+    """Liveness (no auth: it says nothing); it also starts the warm children, so the first
+    call after a cold start does not pay for an interpreter."""
+    runner().prewarm()
+    return json_response({"status": "ok"})
+
+
 router.add("POST", "/", _call)
+router.add("GET", "/", _ready)
 
 
 @functions_framework.aio.http

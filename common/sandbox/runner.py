@@ -169,6 +169,10 @@ class Runner:
             raise
         return _Child(proc, uid, slot)
 
+    def prewarm(self) -> None:
+        """Start the warm children now (idempotent)."""
+        self._refill()
+
     def _refill(self) -> None:
         missing = self.warm - len(self._ready) - len(self._filling)
         for _ in range(max(0, min(missing, len(self._free_slots)))):

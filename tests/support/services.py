@@ -360,5 +360,5 @@ def start_sandbox(env: dict[str, str], port: int | None = None) -> Service:
     ]
     clean = {"PATH": "/usr/bin:/bin", **{k: v for k, v in env.items() if k.startswith("SANDBOX_")}}
     svc = spawn("sandbox", cmd, port, env={**clean, "PORT": str(port)}, inherit_env=False)
-    wait_http(svc, "/", timeout=60)
+    wait_http(svc, "/", timeout=60, ok_status=(200,))  # GET / also starts its warm children
     return svc
