@@ -57,6 +57,7 @@ format: setup
 bench: setup
 	$(PY) -m bench.run
 	@if [ -n "$(FIRESTORE_RTT_MS)" ]; then $(PY) -m bench.rtt --rtt-ms "$(FIRESTORE_RTT_MS)"; fi
+	$(PY) -m bench.sandbox_overhead
 
 # Google Cloud (see docs/deploy.md). DRY_RUN=1 prints the gcloud commands.
 bootstrap: setup

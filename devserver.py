@@ -40,6 +40,7 @@ from tests.support.services import (
     start_aimock,
     start_firestore,
     start_functions,
+    start_sandbox,
     start_storage,
     stop_all,
 )
@@ -174,6 +175,11 @@ def _serve(port: int, started: list[Service], received: list[int]) -> int:
         "BOOTSTRAP_ADMIN_USERNAME": os.environ.get("BOOTSTRAP_ADMIN_USERNAME") or "admin",
         "BOOTSTRAP_ADMIN_PASSWORD": os.environ.get("BOOTSTRAP_ADMIN_PASSWORD") or secrets.token_urlsafe(18),
     }
+    # Code providers: the sandbox runs as its own process, its environment built from nothing.
+    sandbox_secret = secrets.token_urlsafe(24)
+    sandbox = start_sandbox({"SANDBOX_SECRET": sandbox_secret})
+    started.append(sandbox)
+    env.update(SANDBOX_URL=sandbox.url, SANDBOX_SECRET=sandbox_secret, ALLOW_CODE_PROVIDERS="1")
     client_key = asyncio.run(_abortable(received, _seed(env, mock_url)))
     functions = start_functions(env, port=port)
     started.append(functions)
@@ -187,6 +193,7 @@ def _serve(port: int, started: list[Service], received: list[int]) -> int:
     _say(f"  curl -s {base}/health")
     _say()
     _say(_admin_help(base, env["BOOTSTRAP_ADMIN_USERNAME"], env["BOOTSTRAP_ADMIN_PASSWORD"]))
+    _say(f"Code providers on (sandbox at {sandbox.url}): see README 'Code providers'.")
     _say()
     _say(f"One line per request below (full logs: {functions.log_path}).")
     _say("Ctrl-C stops everything.")

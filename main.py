@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["admin", "chat", "health", "start"]  # noqa: F822 - resolved lazily by __getattr__
+__all__ = ["admin", "chat", "health", "sandbox", "start"]  # noqa: F822 - resolved lazily by __getattr__
 _DEV_ONLY = ("dev",)
 
 

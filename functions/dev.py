@@ -20,7 +20,8 @@ from common.errors import NotFound
 from common.http.responses import error_response
 from common.logging import get_logger, log
 
-FUNCTIONS = ("start", "chat", "admin", "health", "sandbox")
+# `sandbox` is never served here: it runs as its own process with an empty environment.
+FUNCTIONS = ("start", "chat", "admin", "health")
 _loaded: dict[str, Callable[[Request], Awaitable[Response]]] = {}
 _access = get_logger("access")
 

@@ -51,6 +51,20 @@ def public(record: Record) -> dict[str, Any]:
     return record.model_dump(mode="json", exclude={"host_proof"} if isinstance(record, Credential) else None)
 
 
+def shown(call: Call, record: Record) -> dict[str, Any]:
+    """A record as this caller may see it: a code provider's source is for platform admins only."""
+    data = public(record)
+    if isinstance(record, Provider) and record.kind == "code" and not call.actor.is_platform:
+        for name in ("python_code", "validation_code"):
+            if data.get(name):
+                data[name] = "(hidden: platform admins read it at GET /admin/providers/{id}/code)"
+    return data
+
+
+def _has_history(record: Record | None) -> bool:
+    return isinstance(record, Assistant) or (isinstance(record, Provider) and record.kind == "code")
+
+
 def _changed(old: Record, new: Record) -> list[str]:
     before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
     return sorted(k for k in after if k != "updated_at" and before.get(k) != after[k])
@@ -90,11 +104,37 @@ async def _check_untrusted(call: Call, cm: CollectionModels, new: Record, old: R
         await safe_schema.check_async(schemas, get_settings().schema_timeout_s)
 
 
+async def _check_code(record: Record) -> None:
+    """A code provider is stored only when its code passes the static checks (nothing runs)."""
+    if not (isinstance(record, Provider) and record.kind == "code"):
+        return
+    from common.sandbox.validate import check_async
+
+    if not record.python_code:
+        raise ValidationFailed("python_code: required for code providers", field="python_code")
+    problems = await check_async(
+        python_code=record.python_code,
+        config_schema=record.config_schema,
+        required_dependencies=record.required_dependencies,
+        validation_code=record.validation_code,
+        config=record.config,
+    )
+    if problems:
+        first = problems[0]
+        where = f" line {first['line']}" if first["line"] else ""
+        more = (
+            f" (and {len(problems) - 1} more; see POST /admin/providers/code/validate)"
+            if len(problems) > 1
+            else ""
+        )
+        raise ValidationFailed(f"{first['field']}:{where}: {first['message']}{more}", field=first["field"])
+
+
 async def list_records(call: Call, cm: CollectionModels, **filters: str) -> Response:
     snap = await snapshot.load(call.tenant_id)
     items = [r for r in snap.records(cm.name).values() if all(getattr(r, k) == v for k, v in filters.items())]
     page, token = paginate(items, lambda r: r.id, call.limit(), call.page_token())
-    return json_response({"items": [public(r) for r in page], "next_page_token": token})
+    return json_response({"items": [shown(call, r) for r in page], "next_page_token": token})
 
 
 async def get_record(call: Call, cm: CollectionModels) -> Response:
@@ -102,7 +142,7 @@ async def get_record(call: Call, cm: CollectionModels) -> Response:
     record = snap.get(cm.name, call.params["id"])
     if record is None:
         raise NotFound(f"{cm.singular.lower()} not found")
-    return json_response(public(record))
+    return json_response(shown(call, record))
 
 
 async def create_record(call: Call, cm: CollectionModels) -> Response:
@@ -121,16 +161,17 @@ async def create_record(call: Call, cm: CollectionModels) -> Response:
     _check_provider_rules(call, cm, record, None)
     await _check_untrusted(call, cm, record, None)
     integrity.check_record(snap, cm.name, record)
+    await _check_code(record)
     if value is not None:
         record = record.model_copy(update=await _store_value(snap, call.tenant_id, record, value))
     writes = Writes(call, call.tenant_id)
-    if isinstance(record, Assistant):
+    if _has_history(record):
         await revisions.stage(writes, snap, record, None, "create")
     else:
         writes.put_record(cm.name, record)
     writes.audit("create", cm.name, ident, [*data, *(["value"] if value is not None else [])])
     await writes.commit(f"a {cm.singular.lower()} with id {ident!r} was created concurrently")
-    return json_response(public(record), status=201)
+    return json_response(shown(call, record), status=201)
 
 
 async def patch_record(call: Call, cm: CollectionModels) -> Response:
@@ -149,20 +190,21 @@ async def patch_record(call: Call, cm: CollectionModels) -> Response:
     new = to_record(cm.record, merged)
     changed = _changed(old, new) + (["value"] if value is not None else [])
     if not changed:
-        return json_response(public(old))
+        return json_response(shown(call, old))
     _check_provider_rules(call, cm, new, old)
     await _check_untrusted(call, cm, new, old)
     integrity.check_record(snap, cm.name, new)
+    await _check_code(new)
     if value is not None:
         new = new.model_copy(update=await _store_value(snap, call.tenant_id, new, value))
     writes = Writes(call, call.tenant_id)
-    if isinstance(new, Assistant):
-        await revisions.stage(writes, snap, new, old if isinstance(old, Assistant) else None, "update")
+    if _has_history(new):
+        await revisions.stage(writes, snap, new, old if type(old) is type(new) else None, "update")
     else:
         writes.put_record(cm.name, new)
     writes.audit("update", cm.name, new.id, changed)
     await writes.commit()
-    return json_response(public(new))
+    return json_response(shown(call, new))
 
 
 async def delete_record(call: Call, cm: CollectionModels) -> Response:

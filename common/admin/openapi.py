@@ -217,6 +217,11 @@ _QUERY: dict[str, dict[str, Any]] = {
     "assistant_id": {"type": "string"},
     "from": {"type": "string", "format": "date", "description": "first day (default: 30 days before `to`)"},
     "to": {"type": "string", "format": "date", "description": "last day (default: today, UTC)"},
+    "kind": {
+        "type": "string",
+        "enum": ["anthropic", "openai", "openai_compatible", "cohere", "gemini", "ollama"],
+        "description": "which API the code provider template talks to",
+    },
 }
 
 

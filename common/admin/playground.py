@@ -3,8 +3,8 @@
 Both use the tenant's own provider, model and credential (inactive ones too:
 trying a record before switching it on is the point) and call the adapter
 once, without chat's retries and fallbacks, so what the operator sees is what
-that one upstream did. Code providers are refused (422): they run only in the
-sandbox runner, which this API does not drive yet.
+that one upstream did. Code providers are platform admins' business (403 for
+others) and run in the sandbox function, through the same adapter as chat.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from common.admin.schemas import PlaygroundRequest, ProviderTestRequest
 from common.admin.writes import check_storable
 from common.chat.candidates import guarded_key
 from common.config.models import Credential, Model, Provider
-from common.errors import AppError, NotFound, UpstreamError, UpstreamTimeout, ValidationFailed
+from common.errors import AppError, Forbidden, NotFound, UpstreamError, UpstreamTimeout, ValidationFailed
 from common.http.responses import json_response
 from common.http.sse import SSE_HEADERS, sse
 from common.logging import get_logger, log
@@ -36,7 +36,7 @@ from common.providers.base import (
     UsageEvent,
     complete,
 )
-from common.providers.registry import get_adapter
+from common.providers.registry import provider_adapter
 from common.settings import get_settings
 
 _log = get_logger("admin")
@@ -49,10 +49,6 @@ def _pick(
     provider = cfg.providers.get(provider_id)
     if provider is None:
         raise ValidationFailed(f"provider_id: no provider {provider_id!r}", field="provider_id")
-    if provider.kind == "code":
-        raise ValidationFailed(
-            "provider_id: code providers run only in the sandbox runner", field="provider_id"
-        )
     if model_id is None:
         models = sorted((m for m in cfg.models.values() if m.provider_id == provider.id), key=lambda m: m.id)
         if not models:
@@ -77,9 +73,15 @@ async def test_provider(call: Call) -> Response:
     snap = await snapshot.load(call.tenant_id)
     if call.params["id"] not in snap.cfg.providers:
         raise NotFound("provider not found")
+    if snap.cfg.providers[call.params["id"]].kind == "code" and not call.actor.is_platform:
+        raise Forbidden("only a platform admin may test code providers")
     body = await call.body(ProviderTestRequest)
     provider, model, credential = _pick(snap, call.params["id"], body.model_id, body.credential_id)
     await _guarded_key(call.tenant_id, provider, credential)  # 422 before anything is sent
+    if provider.kind == "code":
+        from common.admin.code_providers import test_code
+
+        return await test_code(call, provider, model, credential, body)
     result = await probe(call.tenant_id, provider, model, credential)
     return json_response(
         {
@@ -133,11 +135,11 @@ async def playground(call: Call) -> Response:
     check_storable(body.model_dump())  # text the upstream can take: valid UTF-8, finite numbers
     snap = await snapshot.load(call.tenant_id)
     provider, model, credential = _pick(snap, body.provider_id, body.model_id, body.credential_id)
+    if provider.kind == "code" and not call.actor.is_platform:
+        raise Forbidden("only a platform admin may call code providers directly")
     request = _request(body, model)
     key = await _guarded_key(call.tenant_id, provider, credential)
-    adapter = get_adapter(
-        provider.kind, api_key=key, base_url=provider.base_url, timeout=get_settings().upstream_timeout_s
-    )
+    adapter = provider_adapter(provider, api_key=key, timeout=get_settings().upstream_timeout_s)
     meta = {"model": model.name, "provider": provider.kind}
     started = time.perf_counter()
     if not body.stream:

@@ -1,6 +1,6 @@
-"""Assistant revision history: every stored version, and rollback to any of them.
+"""Revision history of assistants and code providers: every stored version, and rollback.
 
-Revision n lives at `tenants/{t}/assistants/{id}/revisions/{n}` with the full
+Revision n lives at `tenants/{t}/{collection}/{id}/revisions/{n}` with the full
 record. Each admin write of an assistant stages the next revision in the same
 batch as the record, with `create`, so two concurrent writes cannot both
 claim revision n (the loser gets 409 and retries). An assistant that was
@@ -11,7 +11,7 @@ replaces as revision 1 (`action: "bundle"` or `"initial"`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from starlette.responses import Response
 
@@ -19,21 +19,28 @@ from common.admin import integrity, snapshot
 from common.admin.context import Call, encode_token, iso
 from common.admin.schemas import RollbackRequest
 from common.admin.writes import Writes, now
-from common.config.models import Assistant
+from common.config.models import Assistant, Provider, Record
 from common.errors import NotFound, ValidationFailed
 from common.http.responses import json_response
 from common.store.db import RPC_TIMEOUT_S, tenant_collection
 from common.store.errors import firestore_guard
 
+# Collections with a history, and their record types.
+KINDS: dict[str, type[Record]] = {"assistants": Assistant, "providers": Provider}
 
-def _revisions(tenant: str, assistant_id: str) -> Any:
-    return tenant_collection(tenant, "assistants").document(assistant_id).collection("revisions")
+
+def _collection(record: Record) -> str:
+    return "providers" if isinstance(record, Provider) else "assistants"
 
 
-async def latest(tenant: str, assistant_id: str) -> int:
+def _revisions(tenant: str, ident: str, collection: str = "assistants") -> Any:
+    return tenant_collection(tenant, collection).document(ident).collection("revisions")
+
+
+async def latest(tenant: str, ident: str, collection: str = "assistants") -> int:
     from google.cloud.firestore import Query
 
-    query = _revisions(tenant, assistant_id).order_by("revision", direction=Query.DESCENDING).limit(1)
+    query = _revisions(tenant, ident, collection).order_by("revision", direction=Query.DESCENDING).limit(1)
     async with firestore_guard():
         docs = [d async for d in query.stream(timeout=RPC_TIMEOUT_S)]
     return int((docs[0].to_dict() or {}).get("revision", 0)) if docs else 0
@@ -42,17 +49,18 @@ async def latest(tenant: str, assistant_id: str) -> int:
 async def stage(
     writes: Writes,
     snap: snapshot.Snapshot,
-    record: Assistant,
-    previous: Assistant | None,
+    record: Record,
+    previous: Record | None,
     action: str,
     rolled_back_to: int | None = None,
 ) -> int:
     """Stage the record and its next revision (and the baseline it replaces, if unrecorded)."""
     tenant = snap.tenant
-    number = await latest(tenant, record.id)
-    col = _revisions(tenant, record.id)
+    collection = _collection(record)
+    number = await latest(tenant, record.id, collection)
+    col = _revisions(tenant, record.id, collection)
     if number == 0 and previous is not None:
-        origin = "bundle" if snap.overlay_doc("assistants", record.id) is None else "initial"
+        origin = "bundle" if snap.overlay_doc(collection, record.id) is None else "initial"
         writes.batch.create(
             col.document("1"),
             {
@@ -76,25 +84,27 @@ async def stage(
             "record": record.model_dump(mode="json"),
         },
     )
-    writes.put_record("assistants", record, {"_revision": number})
+    writes.put_record(collection, record, {"_revision": number})
     return number
 
 
-def _public(data: dict[str, Any]) -> dict[str, Any]:
+def _public(data: dict[str, Any], model: type[Record] = Assistant) -> dict[str, Any]:
     return {
         "revision": data["revision"],
         "action": data.get("action", "update"),
         "at": iso(data.get("at")),
         "actor": data.get("actor"),
         "rolled_back_to": data.get("rolled_back_to"),
-        "record": Assistant.model_validate(data["record"]).model_dump(mode="json"),
+        "record": model.model_validate(data["record"]).model_dump(mode="json"),
     }
 
 
-async def _history(tenant: str, assistant_id: str, limit: int, before: int | None) -> list[dict[str, Any]]:
+async def _history(
+    tenant: str, ident: str, limit: int, before: int | None, collection: str = "assistants"
+) -> list[dict[str, Any]]:
     from google.cloud.firestore import FieldFilter, Query
 
-    query = _revisions(tenant, assistant_id).order_by("revision", direction=Query.DESCENDING)
+    query = _revisions(tenant, ident, collection).order_by("revision", direction=Query.DESCENDING)
     if before is not None:
         query = query.where(filter=FieldFilter("revision", "<", before))
     async with firestore_guard():
@@ -102,33 +112,39 @@ async def _history(tenant: str, assistant_id: str, limit: int, before: int | Non
     return [d.to_dict() or {} for d in docs]
 
 
-async def _exists(call: Call, snap: snapshot.Snapshot, ident: str) -> bool:
-    return ident in snap.cfg.assistants or await latest(call.tenant_id, ident) > 0
+async def _exists(call: Call, snap: snapshot.Snapshot, ident: str, collection: str = "assistants") -> bool:
+    if collection == "providers":
+        found = snap.cfg.providers.get(ident)
+        if found is not None:
+            return found.kind == "code"  # built-in providers have no history
+    elif ident in snap.cfg.assistants:
+        return True
+    return await latest(call.tenant_id, ident, collection) > 0
 
 
-async def list_revisions(call: Call) -> Response:
+async def list_revisions(call: Call, collection: str = "assistants") -> Response:
     ident = call.params["id"]
     snap = await snapshot.load(call.tenant_id)
-    if not await _exists(call, snap, ident):
-        raise NotFound("assistant not found")
+    if not await _exists(call, snap, ident, collection):
+        raise NotFound(f"{collection[:-1]} not found")
     limit = call.limit()
     token = call.page_token()
     try:
         before = int(token) if token is not None else None
     except ValueError:
         raise ValidationFailed("page_token: not a token this API issued", field="page_token") from None
-    docs = await _history(call.tenant_id, ident, limit + 1, before)
+    docs = await _history(call.tenant_id, ident, limit + 1, before, collection)
     page = docs[:limit]
     more = len(docs) > limit
     return json_response(
         {
-            "items": [_public(d) for d in page],
+            "items": [_public(d, KINDS[collection]) for d in page],
             "next_page_token": encode_token(str(page[-1]["revision"])) if more else None,
         }
     )
 
 
-async def rollback(call: Call) -> Response:
+async def rollback(call: Call, collection: str = "assistants") -> Response:
     """Make revision n current again, as a new revision (history is never rewritten).
 
     Works for a deleted assistant too (its history survives), which is how an
@@ -137,27 +153,33 @@ async def rollback(call: Call) -> Response:
     ident = call.params["id"]
     body = await call.body(RollbackRequest)
     snap = await snapshot.load(call.tenant_id)
-    if not await _exists(call, snap, ident):
-        raise NotFound("assistant not found")
+    if not await _exists(call, snap, ident, collection):
+        raise NotFound(f"{collection[:-1]} not found")
     async with firestore_guard():
-        doc = await _revisions(call.tenant_id, ident).document(str(body.revision)).get(timeout=RPC_TIMEOUT_S)
+        ref = _revisions(call.tenant_id, ident, collection).document(str(body.revision))
+        doc = await ref.get(timeout=RPC_TIMEOUT_S)
     if not doc.exists:
-        raise ValidationFailed(f"revision: assistant has no revision {body.revision}", field="revision")
-    current = snap.cfg.assistants.get(ident)
-    stored = Assistant.model_validate((doc.to_dict() or {})["record"])
-    restored = stored.model_copy(
-        update={"created_at": (current or stored).created_at or now(), "updated_at": now()}
-    )
-    integrity.check_record(snap, "assistants", restored)
+        raise ValidationFailed(
+            f"revision: {collection[:-1]} has no revision {body.revision}", field="revision"
+        )
+    current = cast(dict[str, Record], snap.records(collection)).get(ident)
+    stored = KINDS[collection].model_validate((doc.to_dict() or {})["record"])
+    restored: Record = stored
+    if isinstance(stored, Assistant):
+        created = (current if isinstance(current, Assistant) else stored).created_at
+        restored = stored.model_copy(update={"created_at": created or now(), "updated_at": now()})
+    else:
+        integrity.check_code_provider(cast(Provider, restored), cast(Provider | None, current), call.actor)
+    integrity.check_record(snap, collection, restored)
     writes = Writes(call, call.tenant_id)
     await stage(writes, snap, restored, current, "rollback", rolled_back_to=body.revision)
     changed = _changed(current, restored)
-    writes.audit("rollback", "assistants", ident, changed)
+    writes.audit("rollback", collection, ident, changed)
     await writes.commit()
     return json_response(restored.model_dump(mode="json"))
 
 
-def _changed(old: Assistant | None, new: Assistant) -> list[str]:
+def _changed(old: Record | None, new: Record) -> list[str]:
     new_data = new.model_dump(mode="json", exclude={"updated_at"})
     if old is None:
         return sorted(new_data)

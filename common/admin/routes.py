@@ -25,6 +25,7 @@ from starlette.responses import Response
 from common.admin import (
     audit,
     client_keys_admin,
+    code_providers,
     config_io,
     crud,
     playground,
@@ -38,7 +39,7 @@ from common.admin.context import Call, Scope, resolve_tenant
 from common.admin.record_models import MODELS, CollectionModels
 from common.auth import throttle, users
 from common.auth.roles import Access, Principal, allows
-from common.config.models import IDENT, Assistant, Bundle, Model, Tenant
+from common.config.models import IDENT, Assistant, Bundle, Model, Provider, Tenant
 from common.errors import Forbidden, NotFound
 from common.http.request import bearer_token
 from common.http.responses import json_response
@@ -120,6 +121,13 @@ def _crud_ops(cm: CollectionModels) -> list[Op]:
 def _table() -> list[Op]:
     page = schemas.page_model
     ops = [
+        # Before the collection rows, so `/providers/code/...` is never read as a provider id.
+        op("GET /providers/code/template", code_providers.template, P,
+           "A working code provider to start from (kind: anthropic, openai, openai_compatible, cohere, "
+           "gemini, ollama)", scope=NONE, response=schemas.CodeTemplate, query=("kind",)),
+        op("POST /providers/code/validate", code_providers.validate, P,
+           "Check a code provider without running it: problems with line and column", scope=NONE,
+           request=schemas.CodeValidateRequest, response=schemas.CodeValidateResult),
         op("POST /auth/login", _login, PUB, "Log in; returns a bearer token", scope=NONE,
            request=schemas.LoginRequest, response=schemas.TokenResponse, extra_errors=(403, 429)),
         op("GET /auth/me", _me, R, "Who the token belongs to", scope=NONE, response=schemas.Me),
@@ -148,8 +156,18 @@ def _table() -> list[Op]:
         op("POST /assistants/{id}/rollback", revisions.rollback, W,
            "Make an earlier revision current (as a new revision)", request=schemas.RollbackRequest,
            response=Assistant),
-        op("POST /providers/{id}/test", playground.test_provider, W, "One small real call to the provider",
+        op("POST /providers/{id}/test", playground.test_provider, W,
+           "One small real call to the provider (code providers: validation, validation_code and a "
+           "streamed call through the sandbox, step by step; platform admins only)",
            request=schemas.ProviderTestRequest, response=schemas.ProviderTestResult),
+        op("GET /providers/{id}/code", code_providers.get_code, P, "A code provider's source and config",
+           response=schemas.ProviderCode),
+        op("GET /providers/{id}/revisions", partial(revisions.list_revisions, collection="providers"), P,
+           "A code provider's revision history, newest first",
+           response=page(schemas.ProviderRevision, "ProviderRevisionPage"), query=PAGE),
+        op("POST /providers/{id}/rollback", partial(revisions.rollback, collection="providers"), P,
+           "Make an earlier revision of a code provider's code current (as a new revision)",
+           request=schemas.RollbackRequest, response=Provider),
         op("POST /playground/chat", playground.playground, W,
            "Chat with a provider directly (JSON or SSE); nothing is stored",
            request=schemas.PlaygroundRequest, response=schemas.PlaygroundResult, streams=True,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.auth.roles import Role
 from common.auth.users import USERNAME_PATTERN
-from common.config.models import IDENT, SLUG, Assistant, refuse_reserved_tenant
+from common.config.models import IDENT, SLUG, Assistant, Provider, refuse_reserved_tenant
 
 
 class Body(BaseModel):
@@ -170,6 +170,15 @@ class Revision(Body):
     record: Assistant
 
 
+class ProviderRevision(Body):
+    revision: int
+    action: str = Field(description="bundle | create | update | rollback")
+    at: datetime | None
+    actor: str | None
+    rolled_back_to: int | None = None
+    record: Provider
+
+
 class RollbackRequest(Body):
     revision: int = Field(ge=1)
 
@@ -182,6 +191,18 @@ class ProviderTestRequest(Body):
     model_id: str | None = Field(
         default=None, pattern=IDENT, description="defaults to the provider's first model"
     )
+    message: str | None = Field(
+        default=None, min_length=1, max_length=4000, description="code providers: the test message"
+    )
+
+
+class ProviderTestStep(Body):
+    name: Literal["validate", "validation_code", "call"]
+    status: Literal["ok", "error", "skipped"]
+    latency_ms: float
+    error: str | None = None
+    error_type: str | None = None
+    line: int | None = Field(default=None, description="the line in the operator's code that failed")
 
 
 class ProviderTestResult(Body):
@@ -189,6 +210,46 @@ class ProviderTestResult(Body):
     latency_ms: float
     error: str | None = None
     upstream_status: int | None = None
+    steps: list[ProviderTestStep] | None = Field(default=None, description="code providers: each step")
+    reply: str | None = Field(default=None, description="code providers: the first characters of the reply")
+
+
+class CodeProblem(Body):
+    field: str
+    line: int | None
+    column: int | None
+    message: str
+
+
+class CodeValidateRequest(Body):
+    python_code: str = Field(max_length=256 * 1024)
+    config_schema: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    required_dependencies: list[str] = Field(default_factory=list, max_length=50)
+    validation_code: str | None = Field(default=None, max_length=256 * 1024)
+
+
+class CodeValidateResult(Body):
+    valid: bool
+    problems: list[CodeProblem]
+
+
+class CodeTemplate(Body):
+    kind: str
+    python_code: str
+    config_schema: dict[str, Any]
+    config: dict[str, Any]
+    required_dependencies: list[str]
+    validation_code: str
+
+
+class ProviderCode(Body):
+    id: str
+    python_code: str | None
+    validation_code: str | None
+    config_schema: dict[str, Any] | None
+    config: dict[str, Any]
+    required_dependencies: list[str]
 
 
 class PlaygroundMessage(Body):

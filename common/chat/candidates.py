@@ -19,7 +19,7 @@ from common.errors import UpstreamError
 from common.logging import get_logger, log
 from common.providers import endpoint
 from common.providers.base import ChatMessage, ProviderRequest, ToolSpec
-from common.providers.registry import get_adapter
+from common.providers.registry import provider_adapter
 from common.providers.resilience import Candidate
 from common.secrets import get_secrets
 from common.secrets.base import SecretNotFound, secret_id
@@ -57,7 +57,7 @@ def routes(cfg: TenantConfig, assistant: Assistant) -> list[Route]:
         if not model or not model.is_active:
             continue
         provider = cfg.providers.get(model.provider_id)
-        if not provider or not provider.is_active or provider.kind == "code":
+        if not provider or not provider.is_active:
             continue
         cred = _credential_for(cfg, assistant, provider)
         if cred:
@@ -123,9 +123,7 @@ def to_candidates(
     timeout = get_settings().upstream_timeout_s
     out: list[tuple[Route, Candidate]] = []
     for route, key in resolved:
-        adapter = get_adapter(
-            route.provider.kind, api_key=key, base_url=route.provider.base_url, timeout=timeout
-        )
+        adapter = provider_adapter(route.provider, api_key=key, timeout=timeout)
         msgs = messages
         if system and not route.model.supports_system_prompt:
             # Models without a system role get the prompt as a leading user message.

@@ -63,6 +63,9 @@ class Provider(Record):
     icon_url: str | None = None
     base_url: str | None = None
     python_code: str | None = None
+    # Non-secret config values of a code provider (checked against config_schema); secrets
+    # go in a credential.
+    config: dict[str, Any] = Field(default_factory=dict)
     config_schema: dict[str, Any] | None = None
     required_dependencies: list[str] = Field(default_factory=list)
     validation_code: str | None = None

@@ -15,9 +15,12 @@ import contextlib
 import hashlib
 import os
 from collections import OrderedDict
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from common.providers.base import ProviderAdapter
+
+if TYPE_CHECKING:
+    from common.config.models import Provider
 
 MAX_CACHED_ADAPTERS = 256
 EVICTED_CLOSE_DELAY_S = 300.0
@@ -62,7 +65,7 @@ def _build(kind: str, api_key: str, base_url: str | None, timeout: float) -> Pro
             api_key, base_url, timeout, http_client="aiohttp" if explicit == "aiohttp" else "httpx"
         )
     elif kind == "code":
-        raise ValueError("code providers run in the sandbox runner, not through an SDK adapter")
+        raise ValueError("code providers need their code: use provider_adapter")
     raise ValueError(f"unknown provider kind {kind!r}")
 
 
@@ -90,6 +93,17 @@ def get_adapter(kind: str, *, api_key: str, base_url: str | None, timeout: float
         _, evicted = _cache.popitem(last=False)
         _close_later(evicted, EVICTED_CLOSE_DELAY_S)
     return adapter
+
+
+def provider_adapter(provider: Provider, *, api_key: str, timeout: float) -> ProviderAdapter:
+    """The adapter for a provider record; a `code` provider gets the adapter that streams from
+    the sandbox (stateless, so not cached: its code may change between calls)."""
+    if provider.kind == "code":
+        from common.providers.code import CodeAdapter, CodeSpec
+
+        spec = CodeSpec(provider.python_code or "", dict(provider.config))
+        return CodeAdapter(spec, api_key, provider.base_url, timeout)
+    return get_adapter(provider.kind, api_key=api_key, base_url=provider.base_url, timeout=timeout)
 
 
 def _close_later(adapter: ProviderAdapter, delay: float) -> None:

@@ -54,8 +54,16 @@ def upstream_error(exc: ProviderCallError) -> AppError:
     and a short class, never the upstream's body (logged, redacted, for operators)."""
     log(_log, logging.WARNING, "upstream failed", detail=exc.message[:300])
     if exc.timeout:
-        return UpstreamTimeout("the model provider timed out")
-    return UpstreamError(f"the model provider failed ({endpoint.public_error(exc)})")
+        # A code provider says which sandbox limit ended it (our words, never the code's).
+        return UpstreamTimeout(f"the model provider timed out{_sandbox_detail(exc)}")
+    return UpstreamError(
+        f"the model provider failed ({getattr(exc, 'public', None) or endpoint.public_error(exc)})"
+    )
+
+
+def _sandbox_detail(exc: ProviderCallError) -> str:
+    public = getattr(exc, "public", None)
+    return f" ({public})" if public else ""
 
 
 class ToolLoopLimit(AppError):

@@ -35,7 +35,12 @@ TABLE = {
     "GET /admin/apps/{id}/assistants": R,
     "GET /admin/assistants/{id}/revisions": R,
     "POST /admin/assistants/{id}/rollback": W,
-    "POST /admin/providers/{id}/test": W,
+    "POST /admin/providers/{id}/test": W,  # code providers: platform admins only (tests/sandbox)
+    "GET /admin/providers/code/template": P,
+    "POST /admin/providers/code/validate": P,
+    "GET /admin/providers/{id}/code": P,
+    "GET /admin/providers/{id}/revisions": P,
+    "POST /admin/providers/{id}/rollback": P,
     "POST /admin/playground/chat": W,
     "GET /admin/usage": R,
     "GET /admin/audit": R,

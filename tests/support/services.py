@@ -337,3 +337,28 @@ def running(*services: Service) -> Iterator[None]:
         yield
     finally:
         stop_all(list(services))
+
+
+def start_sandbox(env: dict[str, str], port: int | None = None) -> Service:
+    """The `sandbox` function as its own process, its environment built from nothing.
+
+    Only `SANDBOX_*` settings (the shared secret, limits), `PORT` and `PATH` reach it:
+    no emulator host, `GOOGLE_*`, secrets-file path or provider key.
+    """
+    port = port or free_port()
+    cmd = [
+        str(VENV_BIN / "functions-framework"),
+        "--target",
+        "sandbox",
+        "--source",
+        str(ROOT / "main.py"),
+        "--asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    clean = {"PATH": "/usr/bin:/bin", **{k: v for k, v in env.items() if k.startswith("SANDBOX_")}}
+    svc = spawn("sandbox", cmd, port, env={**clean, "PORT": str(port)}, inherit_env=False)
+    wait_http(svc, "/", timeout=60, ok_status=(200,))  # GET / also starts its warm children
+    return svc
