@@ -11,6 +11,7 @@ import { Tools } from './pages/tools.js';
 import { Playground } from './pages/playground.js';
 import { Usage } from './pages/usage.js';
 import { Config } from './pages/config.js';
+import { CodeProviders } from './pages/code.js';
 
 const PAGES = [
   ['apps', 'Apps', Overview],
@@ -21,6 +22,7 @@ const PAGES = [
   ['playground', 'Playground', Playground],
   ['usage', 'Usage & audit', Usage],
   ['config', 'Config', Config],
+  ['code', 'Code providers', CodeProviders, 'platform'], // the API gives tenant roles 403
 ];
 
 function parseHash() {
@@ -69,6 +71,7 @@ function Shell({ me, route, onLogout }) {
   const main = useRef(null);
   const platform = me.role === 'platform_admin';
   const canWrite = me.role !== 'tenant_viewer';
+  const pages = PAGES.filter((p) => !p[3] || platform);
   const [first] = route.parts;
   const pageKey = first || 'apps';
   useEffect(() => {
@@ -87,7 +90,7 @@ function Shell({ me, route, onLogout }) {
   } else if (first === 'assistants') {
     page = html`<${AssistantPage} key=${`${tenant}/${route.parts[1]}`} id=${route.parts[1]} query=${route.query} canWrite=${canWrite} />`;
   } else {
-    const entry = PAGES.find(([k]) => k === pageKey) || PAGES[0];
+    const entry = pages.find(([k]) => k === pageKey) || pages[0];
     const Page = entry[2];
     page = html`<${Page} key=${`${tenant}/${entry[0]}`} canWrite=${canWrite} me=${me} query=${route.query} tenant=${tenant} />`;
   }
@@ -100,7 +103,7 @@ function Shell({ me, route, onLogout }) {
       <button type="button" onClick=${onLogout}>Log out</button>
     </header>
     <nav aria-label="Sections">
-      <ul>${PAGES.map(([k, label]) => html`<li><a href=${`#/${k}`} aria-current=${(pageKey === k || (k === 'apps' && pageKey === 'assistants')) ? 'page' : undefined}>${label}</a></li>`)}</ul>
+      <ul>${pages.map(([k, label]) => html`<li><a href=${`#/${k}`} aria-current=${(pageKey === k || (k === 'apps' && pageKey === 'assistants')) ? 'page' : undefined}>${label}</a></li>`)}</ul>
     </nav>
     <main id="main" tabindex="-1" ref=${main}>${page}</main>
   </div>`;
