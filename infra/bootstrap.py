@@ -131,20 +131,7 @@ def _platform_keys(runner: Runner, project: iam.Project) -> None:
         (iam.PLATFORM_PRIVATE_KEY, private, KEYPAIR_HINT),
         (iam.PLATFORM_PUBLIC_KEY, public, PUBLIC_KEY_HINT),
     ):
-        runner.ensure(
-            ["gcloud", "secrets", "describe", secret, project.flag],
-            [
-                "gcloud",
-                "secrets",
-                "create",
-                secret,
-                "--data-file=-",
-                "--replication-policy=automatic",
-                project.flag,
-            ],
-            create_stdin=value,
-            stdin_hint=hint,
-        )
+        context.ensure_secret(runner, project, secret, value, hint)
 
 
 def _build_account(runner: Runner, project: iam.Project) -> str:

@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from infra import iam
@@ -114,8 +115,10 @@ def function_url(project: iam.Project, name: str) -> str:
     return f"https://{project.region}-{project.id}.cloudfunctions.net/{name}"
 
 
-def ensure_generated_secret(runner: Runner, project: iam.Project, secret: str) -> None:
-    """Create `secret` with a random value unless it exists (values are never regenerated)."""
+def ensure_secret(
+    runner: Runner, project: iam.Project, secret: str, value: Callable[[], str], hint: str
+) -> None:
+    """Create `secret` with `value()` (piped on stdin) unless it exists; values are never replaced."""
     runner.ensure(
         ["gcloud", "secrets", "describe", secret, project.flag],
         [
@@ -127,6 +130,11 @@ def ensure_generated_secret(runner: Runner, project: iam.Project, secret: str) -
             "--replication-policy=automatic",
             project.flag,
         ],
-        create_stdin=lambda: generate_secret(),
-        stdin_hint=RANDOM_VALUE_HINT,
+        create_stdin=value,
+        stdin_hint=hint,
     )
+
+
+def ensure_generated_secret(runner: Runner, project: iam.Project, secret: str) -> None:
+    """Create `secret` with a random value unless it exists (values are never regenerated)."""
+    ensure_secret(runner, project, secret, generate_secret, RANDOM_VALUE_HINT)

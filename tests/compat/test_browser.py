@@ -20,19 +20,10 @@ import httpx
 import pytest
 
 from tests.compat.conftest import Compat, marker, text_reply
+from tests.support.browser import CHROMIUM, LAUNCH_ARGS
 from tests.support.services import free_port
 
-CHROMIUM = "/usr/bin/chromium"
 OPENAI_JS = Path(__file__).resolve().parents[2] / "node_modules" / "openai"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(CHROMIUM) and OPENAI_JS.is_dir()) and not os.environ.get("CI"),
@@ -104,7 +95,7 @@ async def test_openai_js_sdk_in_chromium(compat: Compat, page_origin: str) -> No
     m = marker("browser")
     compat.add(text_reply(m, "hello from the browser"))
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             page = await browser.new_page()
             await page.goto(page_origin + "/index.html")
