@@ -26,7 +26,7 @@ async def test_rate_limit_per_client_key_is_429_with_retry_after(stack, http):
 
 async def test_budget_that_cannot_cover_a_turn_refuses_it_before_storing(stack, http):
     tenant = await make_tenant(stack, mutate=lambda d: d["tenant"].update(daily_token_budget=1))
-    text = f"budget-{uuid.uuid4().hex[:8]}"
+    text = f"daycap-{uuid.uuid4().hex[:8]}"
     stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "never sent"}})
     thread_id = (await http.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]
     resp = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)
@@ -44,7 +44,7 @@ async def test_spent_daily_budget_refuses_new_turns(stack, http):
             a["max_output_tokens"] = 20
 
     tenant = await make_tenant(stack, mutate=small_budget)
-    text = f"budget-{uuid.uuid4().hex[:8]}"
+    text = f"daycap-{uuid.uuid4().hex[:8]}"
     stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "this reply spends tokens"}})
     thread_id = (await http.post("/start", json={}, headers=tenant.auth)).json()["thread_id"]
     first = await http.post("/chat", json={"thread_id": thread_id, "message": text}, headers=tenant.auth)

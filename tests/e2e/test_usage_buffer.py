@@ -34,7 +34,7 @@ async def _wait_usage(tenant: str, assistant: str, requests: int, within_s: floa
 
 async def test_usage_is_batched_after_the_response(stack: Stack):
     tenant = await make_tenant(stack)
-    text = f"usage-{uuid.uuid4().hex[:8]}"
+    text = f"flushed-{uuid.uuid4().hex[:8]}"
     stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "counted"}})
     client = openai.AsyncOpenAI(api_key=tenant.key, base_url=stack.url + "/chat/v1", max_retries=0)
     for _ in range(3):
@@ -53,7 +53,7 @@ async def test_sigterm_flushes_pending_usage(stack: Stack):
     svc = start_functions({**stack.env, "USAGE_FLUSH_S": "600"})
     try:
         tenant = await make_tenant(stack)
-        text = f"usage-term-{uuid.uuid4().hex[:8]}"
+        text = f"flushterm-{uuid.uuid4().hex[:8]}"
         stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "counted"}})
         client = openai.AsyncOpenAI(api_key=tenant.key, base_url=svc.url + "/chat/v1", max_retries=0)
         await client.chat.completions.create(

@@ -150,7 +150,7 @@ async def test_operator_builds_app1_and_switches_sales_to_openai_in_two_clicks(
         seen: dict = {}
 
         async def openai_answers() -> bool:
-            text = marker(f"{tag}-switch")
+            text = marker(f"{tag}-moved")  # not "switch-": another test matches that
             seen["body"] = await _chat(http, client_key, "sales", text)
             seen["journal"] = upstream_requests(stack, text)
             return seen["body"]["provider"] == "openai"
