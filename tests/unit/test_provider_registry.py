@@ -131,6 +131,6 @@ async def test_an_sdk_import_error_surfaces_where_it_is_awaited(monkeypatch: pyt
 async def test_kinds_without_an_sdk_and_imported_sdks_need_no_wait() -> None:
     import common.providers.cohere  # noqa: F401 - already imported the ordinary way
 
-    await registry.ensure_imported(["code", "cohere"])
+    await registry.ensure_imported(["no-such-kind", "cohere"])
 
     assert "common.providers.cohere" not in registry._imports
