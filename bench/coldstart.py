@@ -32,6 +32,8 @@ class Probe:
 
 
 def spawn_function(target: str, source: Path, env: dict[str, str]) -> Service:
+    """functions-framework on `source`, run from the source's checkout: gunicorn puts its
+    working directory first on sys.path, so that decides which `common` is imported."""
     port = free_port()
     cmd = [
         str(VENV_BIN / "functions-framework"),
@@ -45,7 +47,8 @@ def spawn_function(target: str, source: Path, env: dict[str, str]) -> Service:
         "--port",
         str(port),
     ]
-    return spawn(f"cold-{target}", cmd, port, env={**env, "PORT": str(port)})
+    cwd = source.parent if source.name == "main.py" else ROOT
+    return spawn(f"cold-{target}", cmd, port, env={**env, "PORT": str(port)}, cwd=cwd)
 
 
 def status_of(url: str, probe: Probe) -> int | None:
@@ -196,7 +199,7 @@ def chat_imports(env: dict[str, str], probe: Probe) -> list[dict[str, Any]]:
     port = free_port()
     cmd = [str(VENV_BIN / "functions-framework"), "--target", "chat", "--source", str(main), "--asgi"]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
-    svc = spawn("cold-chat-importtime", cmd, port, env={**svc_env, "PORT": str(port)})
+    svc = spawn("cold-chat-importtime", cmd, port, env={**svc_env, "PORT": str(port)}, cwd=ROOT)
     try:
         deadline = time.perf_counter() + 60
         while status_of(svc.url + probe.path, probe) != 200:
