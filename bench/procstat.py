@@ -35,6 +35,15 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / _TICKS
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """utime+stime+cutime+cstime of one process (0 if it has exited)."""
+    try:
+        fields = _fields(Path(f"/proc/{pid}/stat").read_text())
+    except (OSError, ValueError):
+        return 0.0
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / _TICKS
+
+
 def group_pids(pgid: int) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
@@ -56,3 +65,50 @@ def system_busy_seconds() -> float:
 
 def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of one process (VmRSS), in KiB; 0 if it has exited."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size (pages shared with other processes counted by share), KiB."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def group_rss_mb(pgid: int, skip: int | None = None) -> dict[str, float]:
+    """RSS of each member of a process group (MiB, keyed `pid cmd`), their `total`, and
+    `pss_total`: what they hold together, with pages shared after gunicorn's fork counted once
+    (closest to the memory a container is billed for; `total` counts shared pages twice).
+
+    `skip` leaves out one pid: the test harness's supervisor, which is not part of a
+    deployed instance.
+    """
+    out: dict[str, float] = {}
+    pss = 0
+    for pid in group_pids(pgid):
+        if pid == skip:
+            continue
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        name = " ".join(a.decode(errors="replace").rsplit("/", 1)[-1] for a in argv[:3] if a)
+        out[f"{pid} {name}"] = round(rss_kb(pid) / 1024, 1)
+        pss += pss_kb(pid)
+    out["total"] = round(sum(out.values()), 1)
+    out["pss_total"] = round(pss / 1024, 1)
+    return out

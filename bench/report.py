@@ -147,7 +147,7 @@ def render(res: dict[str, Any]) -> str:
     out.append(
         table(
             f"Cold start: spawn -> first 200, ms (median of {len(cold['bare /health']['runs_ms'])})",
-            ["target", "median", "min", "max", "vs bare"],
+            ["target", "median", "min", "max", "vs bare", "CPU ms"],
             [
                 [
                     k,
@@ -155,11 +155,20 @@ def render(res: dict[str, Any]) -> str:
                     v["min_ms"],
                     v["max_ms"],
                     f"{v['median_ms'] / cold['bare /health']['median_ms']:.2f}x",
+                    v.get("cpu_median_ms"),
                 ]
                 for k, v in cold.items()
             ],
         )
     )
+    rss = res.get("rss_mb")
+    if rss:
+        skip = ("total", "pss_total", "turns")
+        procs = ", ".join(f"{k.split()[0]}: {v}" for k, v in rss.items() if k not in skip)
+        out.append(
+            f"RSS of the warm instance after {int(rss['turns'])} turns: {rss['total']} MiB"
+            f" (per process {procs}; PSS, shared pages once: {rss['pss_total']} MiB)\n"
+        )
     imp = res["health_imports"]
     sdks = ("YES " + ", ".join(imp["provider_sdk_modules"])) if imp["imports_provider_sdk"] else "no"
     out.append(
@@ -237,10 +246,15 @@ def targets(res: dict[str, Any]) -> list[list[Any]]:
     cold = res["cold_start"]
     ratio = round(cold["health /health"]["median_ms"] / cold["bare /health"]["median_ms"], 2)
     sdk = res["health_imports"]["imports_provider_sdk"]
+    chat_cold = cold["chat POST /chat"]["median_ms"]
+    rss = res["rss_mb"]["total"] if res.get("rss_mb") else None
+    turns = int(res["rss_mb"]["turns"]) if res.get("rss_mb") else 0
     return [
         check("/chat overhead p50 at c=1 (ms)", c1, "<= 10", c1 <= 10),
         check("first-delta overhead p50 (ms)", ttfd, "<= 5", ttfd <= 5),
         check("CPU per non-streamed /chat (ms)", cpu, "<= 4", cpu <= 4),
         check("cold start health / bare", ratio, "<= 1.3x", ratio <= 1.3),
+        check("cold start to first POST /chat 200 (ms)", chat_cold, "<= 600", chat_cold <= 600),
+        check(f"RSS after {turns} turns (MiB)", rss, "<= 150", None if rss is None else rss <= 150),
         check("health imports a provider SDK", sdk, "no", not sdk),
     ]

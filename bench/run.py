@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import accesslog, coldstart, fsprobe, load
-from bench.procstat import loadavg
+from bench.procstat import group_rss_mb, loadavg
 from bench.report import render, targets
 from bench.stack import (
     APP,
@@ -123,6 +123,9 @@ async def load_phases(infra: Infra, sizes: Sizes) -> dict[str, Any]:
             warmup=svc(fn, ids[:warm], plain, False, f"c{c}w"),
             cpu_probe=groups(fn),
         )
+        if c == 32:  # the warm instance after warm + n (>= 1,000) turns; the supervisor is the harness's
+            res["rss_mb"] = group_rss_mb(fn.proc.pid, skip=fn.proc.pid)
+            res["rss_mb"]["turns"] = warm + n + 1
         fn.stop()
         seen, upstream = runs[f"c{c}_service"].latency_ms(), runs[f"c{c}_direct"].latency_ms()
         res[f"breakdown_c{c}"] = accesslog.breakdown(fn.log_path, f"c{c}", seen, upstream)

@@ -24,6 +24,7 @@ from common.chat.access import (
     thread_with_history,
 )
 from common.chat.actions import ActionRequest, find_action, public_assistant, render, validate_input
+from common.chat.candidates import preload_sdks
 from common.chat.compat_request import CompletionRequest
 from common.chat.completions import Completion, Outcome, model_info, models_list
 from common.chat.schemas import AppChatRequest, ChatRequest
@@ -58,6 +59,7 @@ async def _run(
     prefetched: Prefetched | None = None,
     response_format: dict[str, Any] | None = None,
 ) -> Response:
+    preload_sdks(c.cfg, assistant)  # an instance's first turn imports the SDK during its own I/O
     await budget.admit(c.tenant, c.cfg, assistant, text)  # before the user message is stored
     turn = chat_turn.Turn(c.tenant, c.cfg, thread, assistant, text, request_id=ctx.request_id)
     turn.response_format = response_format

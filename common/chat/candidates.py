@@ -9,6 +9,7 @@ usable credential is skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from common.errors import UpstreamError
 from common.logging import get_logger, log
 from common.providers import endpoint
 from common.providers.base import ChatMessage, ProviderRequest, ToolSpec
-from common.providers.registry import provider_adapter
+from common.providers.registry import ensure_imported, preload, provider_adapter
 from common.providers.resilience import Candidate
 from common.secrets import get_secrets
 from common.secrets.base import SecretNotFound, secret_id
@@ -67,6 +68,12 @@ def routes(cfg: TenantConfig, assistant: Assistant) -> list[Route]:
     return out
 
 
+def preload_sdks(cfg: TenantConfig, assistant: Assistant) -> None:
+    """Start importing the SDKs this assistant's routes use (see `common.providers.registry`)."""
+    with contextlib.suppress(UpstreamError):  # no route: the turn reports it in `resolve`
+        preload(r.provider.kind for r in routes(cfg, assistant))
+
+
 async def provider_key(tenant: str, credential: Credential) -> str:
     try:
         return await get_secrets().get(secret_id(tenant, "cred", credential.id), credential.secret_version)
@@ -96,7 +103,9 @@ async def resolve(tenant: str, cfg: TenantConfig, assistant: Assistant) -> list[
     turn fails with a provider error and no key is sent anywhere.
     """
     found = routes(cfg, assistant)
+    preload(r.provider.kind for r in found)  # overlaps the key fetches (if not started earlier)
     keys = await asyncio.gather(*(_route_key(tenant, r) for r in found))
+    await ensure_imported(r.provider.kind for r in found)  # `to_candidates` builds adapters
     usable: list[tuple[Route, str]] = []
     for route, key in zip(found, keys, strict=True):
         if isinstance(key, endpoint.Refused):

@@ -6,15 +6,27 @@ pools) are cached per (kind, base_url, key hash, timeout, event loop) so one
 instance reuses its clients across requests; the cache is a small LRU, and
 evicted adapters are closed after a grace period so a stream still using one
 is not cut off.
+
+A vendor SDK takes long to import (openai: ~370 ms of CPU on a 2-core machine, most
+of it its pydantic types), so an instance's first turn must not do it on the event
+loop: `preload` starts the import in a thread as soon as a request has read its
+tenant's config, and `ensure_imported` (awaited before `get_adapter`) waits for it.
+The import then overlaps the turn's own I/O (secrets, thread read, rate-limit
+lease, user-message commit) and other requests keep being served meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
+import importlib
 import os
+import sys
+import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal, cast
 
 from common.providers.base import ProviderAdapter
@@ -29,6 +41,56 @@ KINDS = ("openai", "openai_compatible", "cohere", "gemini")
 _CacheKey = tuple[str, str | None, str, float, int | None]
 _cache: OrderedDict[_CacheKey, ProviderAdapter] = OrderedDict()
 _closing: set[asyncio.Task[None]] = set()
+
+# The adapter module of each kind; importing it imports that vendor's SDK.
+_MODULES = {
+    "openai": "common.providers.openai",
+    "openai_compatible": "common.providers.openai",
+    "cohere": "common.providers.cohere",
+    "gemini": "common.providers.gemini",
+    "code": "common.providers.code",
+}
+_imports: dict[str, concurrent.futures.Future[None]] = {}
+_imports_lock = threading.Lock()
+
+
+def _import_in_thread(module: str) -> concurrent.futures.Future[None]:
+    """The import of `module` in a daemon thread (started once per module)."""
+    with _imports_lock:
+        fut = _imports.get(module)
+        if fut is None:
+            fut = _imports[module] = concurrent.futures.Future()
+
+            def run() -> None:
+                try:
+                    importlib.import_module(module)
+                except BaseException as exc:  # handed to whoever awaits it
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(None)
+
+            threading.Thread(target=run, name=f"import {module}", daemon=True).start()
+    return fut
+
+
+def preload(kinds: Iterable[str]) -> None:
+    """Start importing the SDKs these provider kinds need, without waiting (cheap if done)."""
+    for kind in kinds:
+        module = _MODULES.get(kind)
+        if module is not None and module not in sys.modules:
+            _import_in_thread(module)
+
+
+async def ensure_imported(kinds: Iterable[str]) -> None:
+    """Wait, off the event loop, until these kinds' SDKs are imported (import errors raise here)."""
+    for kind in set(kinds):
+        module = _MODULES.get(kind)
+        if module is None:
+            continue
+        fut = _imports.get(module)
+        if fut is None and module in sys.modules:
+            continue  # imported the ordinary way (tests, another path)
+        await asyncio.wrap_future(fut or _import_in_thread(module))
 
 
 def http_client_kind() -> Literal["aiohttp", "httpx"]:

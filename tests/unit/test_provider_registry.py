@@ -89,3 +89,48 @@ def test_http_client_kind_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROVIDER_HTTP_CLIENT", "curl")
     with pytest.raises(ValueError):
         registry.http_client_kind()
+
+
+def test_an_sdk_is_imported_off_the_event_loop_which_keeps_running() -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from common.providers import registry\n"
+        "async def main():\n"
+        "    ticks = 0\n"
+        "    async def tick():\n"
+        "        nonlocal ticks\n"
+        "        while True:\n"
+        "            ticks += 1\n"
+        "            await asyncio.sleep(0.001)\n"
+        "    ticker = asyncio.create_task(tick())\n"
+        "    registry.preload(['openai'])\n"
+        "    assert 'openai' not in sys.modules or not registry._imports['common.providers.openai'].done()\n"
+        "    await registry.ensure_imported(['openai'])\n"
+        "    ticker.cancel()\n"
+        "    print(ticks, [m for m in ('openai', 'cohere', 'google.genai') if m in sys.modules])\n"
+        "asyncio.run(main())\n"
+    )
+
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+
+    ticks, sdks = out.stdout.strip().split(" ", 1)
+    assert sdks == "['openai']"
+    assert int(ticks) >= 3  # the loop ran while the SDK was imported (~0.4 s or more)
+
+
+async def test_an_sdk_import_error_surfaces_where_it_is_awaited(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry._MODULES, "broken", "common.providers.no_such_module")
+    monkeypatch.setattr(registry, "_imports", {})
+
+    registry.preload(["broken"])
+
+    with pytest.raises(ModuleNotFoundError):
+        await registry.ensure_imported(["broken"])
+
+
+async def test_kinds_without_an_sdk_and_imported_sdks_need_no_wait() -> None:
+    import common.providers.cohere  # noqa: F401 - already imported the ordinary way
+
+    await registry.ensure_imported(["no-such-kind", "cohere"])
+
+    assert "common.providers.cohere" not in registry._imports
