@@ -38,7 +38,8 @@ chromium:
 ui-vendor: $(STAMP_NODE)
 	$(PY) -m common.admin.ui.vendor
 
-dev: setup
+# make dev needs no browser: only make test installs chromium.
+dev: $(STAMP_PY) $(STAMP_NODE)
 	$(PY) -m devserver
 
 test: setup
