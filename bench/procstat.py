@@ -15,23 +15,30 @@ def _fields(stat: str) -> list[str]:
 
 
 def group_cpu_seconds(pgid: int) -> float:
-    """utime+stime+cutime+cstime summed over every process whose process group is `pgid`.
+    """utime+stime+cutime+cstime summed over the process group `pgid` and every descendant
+    of its leader.
 
-    The functions server runs under gunicorn (a master and a uvicorn worker) in its own
-    session, so the group holds the master, the worker and anything they spawn.
+    Each service runs under a supervisor that leads its own group (tests/support/supervise.py);
+    the group holds the service and anything it spawns, except descendants that start a
+    group of their own (gcloud's emulator runs java that way), which the parent links find.
     """
-    total = 0
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = _fields((entry / "stat").read_text())
+            stats[int(entry.name)] = _fields((entry / "stat").read_text())
         except (OSError, ValueError):
             continue  # exited while we looked
+    total = 0
+    for pid, fields in stats.items():
         # After comm: state(0) ppid(1) pgrp(2) ... utime(11) stime(12) cutime(13) cstime(14)
-        if int(fields[2]) != pgid:
-            continue
-        total += sum(int(fields[i]) for i in (11, 12, 13, 14))
+        member, cur, hops = int(fields[2]) == pgid, pid, 0
+        while not member and cur in stats and hops < 64:
+            cur, hops = int(stats[cur][1]), hops + 1
+            member = cur == pgid
+        if member:
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))
     return total / _TICKS
 
 
