@@ -106,6 +106,7 @@ def _admin_help(base: str, username: str, password: str) -> str:
     """How to log in to the admin API; the password is this run's (or BOOTSTRAP_ADMIN_PASSWORD)."""
     login = json.dumps({"username": username, "password": password})
     lines = [
+        f"Admin panel: {base}/admin/ui/  (log in as below)",
         f"Admin API: {base}/admin  (OpenAPI: {base}/admin/openapi.json)",
         f"  platform admin '{username}', password for this run: {password}",
         f"  TOKEN=$(curl -s -X POST {base}/admin/auth/login -H 'Content-Type: application/json' \\",
