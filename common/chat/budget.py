@@ -75,6 +75,12 @@ def _spent(kind: str) -> RateLimited:
     return RateLimited(f"the tenant's daily {kind} budget is spent", retry_after=seconds_to_midnight())
 
 
+def has_budget(tenant: Tenant | None) -> bool:
+    return tenant is not None and (
+        tenant.daily_token_budget is not None or tenant.daily_cost_budget is not None
+    )
+
+
 @dataclass
 class Reservation:
     tokens: float
@@ -90,9 +96,7 @@ class TurnBudget:
 
     @classmethod
     def for_turn(cls, tenant_id: str, tenant: Tenant | None, routes: Sequence[Route]) -> TurnBudget | None:
-        if tenant is None or (tenant.daily_token_budget is None and tenant.daily_cost_budget is None):
-            return None
-        return cls(tenant_id, tenant, routes)
+        return cls(tenant_id, tenant, routes) if tenant is not None and has_budget(tenant) else None
 
     def _worst(self, batch: Sequence[Candidate]) -> Reservation:
         tokens, cost = 0.0, 0.0

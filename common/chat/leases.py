@@ -125,7 +125,9 @@ class LeasedLimit:
         pool = self._pools.get(key)
         if pool is None:
             if len(self._pools) >= self._max:
-                self._pools.pop(next(iter(self._pools)))
+                evicted = next(iter(self._pools))
+                self._pools.pop(evicted)
+                self._locks.pop(evicted, None)
             pool = self._pools[key] = Pool()
         return pool
 

@@ -44,5 +44,5 @@ async def check_rate(c: Caller) -> None:
 
 async def check(c: Caller) -> None:
     await check_rate(c)
-    if budget.TurnBudget.for_turn(c.tenant, c.cfg.tenant, ()) is not None and budget.spent_today(c.tenant):
+    if budget.has_budget(c.cfg.tenant) and budget.spent_today(c.tenant):
         raise RateLimited("the tenant's daily budget is spent", retry_after=budget.seconds_to_midnight())

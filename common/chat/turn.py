@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from common.chat.budget import TurnBudget
@@ -49,6 +48,7 @@ from common.providers.resilience import Candidate
 from common.settings import get_settings
 from common.store import threads
 from common.store.threads import Thread
+from common.store.usage import usage_doc
 from common.tools import loop
 from common.tools.base import ToolContext, ToolOutcome
 from common.tools.toolset import Toolset, toolset_for
@@ -191,17 +191,7 @@ class _Progress:
 
 
 def _usage_doc(turn: Turn, p: _Progress) -> tuple[str, dict[str, Any]]:
-    day = datetime.now(UTC).strftime("%Y-%m-%d")
-    doc_id = f"{day}_{turn.thread.app_id}_{turn.assistant.id}"
-    return doc_id, {
-        "day": day,
-        "app_id": turn.thread.app_id,
-        "assistant_id": turn.assistant.id,
-        "requests": 1,
-        "input_tokens": p.input_tokens,
-        "output_tokens": p.output_tokens,
-        "cost": p.cost,
-    }
+    return usage_doc(turn.thread.app_id, turn.assistant.id, p.input_tokens, p.output_tokens, p.cost)
 
 
 def _assistant_doc(
