@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-import openai
+from common.lazy_init import deferred_inits
+
+# The SDK's `types` packages re-export ~370 pydantic modules on import; the
+# client needs a few of them. See common/lazy_init.py.
+with deferred_inits("openai.types", "openai.types.responses"):
+    import openai
 
 from common.providers.base import (
     FinishEvent,

@@ -250,10 +250,10 @@ async def _round_trip() -> None:
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        async with httpx.AsyncClient(timeout=5) as client:
-            async with client.stream("POST", f"http://127.0.0.1:{port}/", json={"warm": True}) as resp:
-                async for _ in resp.aiter_lines():
-                    pass
+        url = f"http://127.0.0.1:{port}/"
+        async with httpx.AsyncClient(timeout=5) as client, client.stream("POST", url, json={}) as resp:
+            async for _ in resp.aiter_lines():
+                pass
     finally:
         server.close()
         await server.wait_closed()
