@@ -13,7 +13,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from typing import Any, Literal, cast
 
-import cohere
+import httpcore  # noqa: F401 - httpx imports it at the first client; here, in the preload thread
+import httpx
+from cohere import AsyncClientV2  # lazy in the SDK (~500 ms): import it with this module
 from cohere.core.api_error import ApiError
 
 from common.providers.base import (
@@ -31,6 +33,9 @@ from common.providers.base import (
     redact,
     wants_json,
 )
+from common.providers.tls import httpx_context
+
+httpx_context()  # built at import, which `registry.preload` runs off the event loop
 
 _FINISH_REASON_MAP: dict[str, Literal["stop", "tool_calls", "length", "content_filter", "other"]] = {
     "COMPLETE": "stop",
@@ -109,12 +114,15 @@ class CohereAdapter:
     def __init__(self, api_key: str, base_url: str | None, timeout: float) -> None:
         self._api_key = api_key
         # base_url None means Cohere's production endpoint; the SDK appends "v2/chat".
-        self._client = cohere.AsyncClientV2(
+        # Our own httpx client only to share the TLS context (tls.py); same timeout as the SDK's.
+        self._httpx = httpx.AsyncClient(timeout=timeout, follow_redirects=True, verify=httpx_context())
+        self._client = AsyncClientV2(
             api_key=api_key,
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
             log_warning_experimental_features=False,
+            httpx_client=self._httpx,
         )
 
     def _error(self, exc: Exception) -> ProviderCallError:
@@ -205,4 +213,4 @@ class CohereAdapter:
         yield FinishEvent(_FINISH_REASON_MAP.get(finish, "other"))
 
     async def aclose(self) -> None:
-        await self._client._client_wrapper.httpx_client.httpx_client.aclose()
+        await self._httpx.aclose()

@@ -21,6 +21,7 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Literal, cast
 
+import httpcore  # noqa: F401 - httpx imports it at the first client; here, in the preload thread
 import httpx
 from google import genai
 from google.genai import errors, types
@@ -38,6 +39,9 @@ from common.providers.base import (
     json_schema_of,
     wants_json,
 )
+from common.providers.tls import httpx_context
+
+httpx_context()  # built at import, which `registry.preload` runs off the event loop
 
 HttpClientKind = Literal["aiohttp", "httpx"]
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "other"]
@@ -208,7 +212,9 @@ class GeminiAdapter:
         self._api_key = api_key
         self._httpx = (
             httpx.AsyncClient(
-                timeout=timeout, limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+                verify=httpx_context(),
             )
             if http_client == "httpx"
             else None
@@ -219,6 +225,10 @@ class GeminiAdapter:
             # attempts=1 also turns off genai's hidden sleep-and-retry on aiohttp connection errors.
             retry_options=types.HttpRetryOptions(attempts=1),
             httpx_async_client=self._httpx,
+            # The shared TLS context (tls.py): genai otherwise builds one for its sync client
+            # and one for websockets, ~45 ms of CPU each.
+            client_args={"verify": httpx_context()},
+            async_client_args={"verify": httpx_context(), "ssl": httpx_context()},
         )
         if base_url:
             options.base_url = base_url

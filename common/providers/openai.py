@@ -32,6 +32,9 @@ from common.providers.base import (
     is_timeout,
     redact,
 )
+from common.providers.tls import httpx2_context
+
+httpx2_context()  # built at import, which `registry.preload` runs off the event loop
 
 HttpClientKind = Literal["aiohttp", "httpx"]
 
@@ -126,8 +129,11 @@ class OpenAIAdapter:
         self._api_key = api_key
         # OpenAI's reasoning models reject `max_tokens`; most compatible servers only know it.
         self._max_tokens_field = max_tokens_field
+        tls = httpx2_context()  # shared: building one per client costs ~50 ms of CPU (tls.py)
         transport = (
-            openai.DefaultAioHttpClient() if http_client == "aiohttp" else openai.DefaultAsyncHttpxClient()
+            openai.DefaultAioHttpClient(verify=tls)
+            if http_client == "aiohttp"
+            else openai.DefaultAsyncHttpxClient(verify=tls)
         )
         self._client = openai.AsyncOpenAI(
             api_key=api_key,
