@@ -13,7 +13,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from typing import Any, Literal, cast
 
-import httpcore  # noqa: F401 - httpx imports it at the first client; here, in the preload thread
 import httpx
 from cohere import AsyncClientV2  # lazy in the SDK (~500 ms): import it with this module
 from cohere.core.api_error import ApiError
@@ -35,7 +34,7 @@ from common.providers.base import (
 )
 from common.providers.tls import httpx_context
 
-httpx_context()  # built at import, which `registry.preload` runs off the event loop
+_TLS = httpx_context()  # at import, which `registry.preload` runs off the event loop (tls.py)
 
 _FINISH_REASON_MAP: dict[str, Literal["stop", "tool_calls", "length", "content_filter", "other"]] = {
     "COMPLETE": "stop",
@@ -115,7 +114,7 @@ class CohereAdapter:
         self._api_key = api_key
         # base_url None means Cohere's production endpoint; the SDK appends "v2/chat".
         # Our own httpx client only to share the TLS context (tls.py); same timeout as the SDK's.
-        self._httpx = httpx.AsyncClient(timeout=timeout, follow_redirects=True, verify=httpx_context())
+        self._httpx = httpx.AsyncClient(timeout=timeout, follow_redirects=True, verify=_TLS)
         self._client = AsyncClientV2(
             api_key=api_key,
             base_url=base_url,

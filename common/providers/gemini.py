@@ -21,7 +21,6 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Literal, cast
 
-import httpcore  # noqa: F401 - httpx imports it at the first client; here, in the preload thread
 import httpx
 from google import genai
 from google.genai import errors, types
@@ -41,7 +40,7 @@ from common.providers.base import (
 )
 from common.providers.tls import httpx_context
 
-httpx_context()  # built at import, which `registry.preload` runs off the event loop
+_TLS = httpx_context()  # at import, which `registry.preload` runs off the event loop (tls.py)
 
 HttpClientKind = Literal["aiohttp", "httpx"]
 FinishReason = Literal["stop", "tool_calls", "length", "content_filter", "other"]
@@ -214,7 +213,7 @@ class GeminiAdapter:
             httpx.AsyncClient(
                 timeout=timeout,
                 limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-                verify=httpx_context(),
+                verify=_TLS,
             )
             if http_client == "httpx"
             else None
@@ -227,8 +226,8 @@ class GeminiAdapter:
             httpx_async_client=self._httpx,
             # The shared TLS context (tls.py): genai otherwise builds one for its sync client
             # and one for websockets, ~45 ms of CPU each.
-            client_args={"verify": httpx_context()},
-            async_client_args={"verify": httpx_context(), "ssl": httpx_context()},
+            client_args={"verify": _TLS},
+            async_client_args={"verify": _TLS, "ssl": _TLS},
         )
         if base_url:
             options.base_url = base_url

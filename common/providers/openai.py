@@ -34,7 +34,7 @@ from common.providers.base import (
 )
 from common.providers.tls import httpx2_context
 
-httpx2_context()  # built at import, which `registry.preload` runs off the event loop
+_TLS = httpx2_context()  # at import, which `registry.preload` runs off the event loop (tls.py)
 
 HttpClientKind = Literal["aiohttp", "httpx"]
 
@@ -129,11 +129,10 @@ class OpenAIAdapter:
         self._api_key = api_key
         # OpenAI's reasoning models reject `max_tokens`; most compatible servers only know it.
         self._max_tokens_field = max_tokens_field
-        tls = httpx2_context()  # shared: building one per client costs ~50 ms of CPU (tls.py)
         transport = (
-            openai.DefaultAioHttpClient(verify=tls)
+            openai.DefaultAioHttpClient(verify=_TLS)
             if http_client == "aiohttp"
-            else openai.DefaultAsyncHttpxClient(verify=tls)
+            else openai.DefaultAsyncHttpxClient(verify=_TLS)
         )
         self._client = openai.AsyncOpenAI(
             api_key=api_key,

@@ -10,8 +10,9 @@ the shared one instead (`verify=`).
 Each SDK keeps its own default trust source: `httpx_context` is what httpx (and
 so cohere and google-genai) builds by default (certifi, or `SSL_CERT_FILE` /
 `SSL_CERT_DIR`); `httpx2_context` is what the openai SDK's httpx2 builds (the
-system store, or the same variables). The adapter modules build theirs at
-import, which `registry.preload` runs in a thread, off the event loop.
+system store, or the same variables). Each adapter module builds its context
+(and the HTTP library's lazy imports) at import, as a module constant:
+`registry.preload` runs that import in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import ssl
 
 @functools.cache
 def httpx_context() -> ssl.SSLContext:
+    import httpcore  # noqa: F401 - httpx imports it at its first client: here, with the context
     import httpx
 
     return httpx.create_ssl_context()
