@@ -12,6 +12,9 @@ compiling a template costs 2-5 ms, a fifth of the budget for the first token.
 A primed child is only ever handed a call of exactly that code (matched by
 SHA-256 here, and by the source itself in the child), so a call never shares a
 process with another provider's code; the unprimed child serves any other code.
+A prime carries the code text only (no key, request or config), so a child
+primed after one tenant's call holds nothing of that tenant when another
+tenant's identical code (an unchanged template) gets it.
 Warm children are refilled after a call ends, not when it starts: starting an
 interpreter takes ~100 ms of CPU that would otherwise compete with the call.
 
