@@ -4,8 +4,8 @@ A row names the method and path, the handler, who may call it (`Access`),
 whether it acts on a tenant (`Scope`), and its request and response models.
 `build_router` turns rows into routes on our own `Router` (so errors have the
 one JSON shape of every function); `openapi_document` hands the same rows to
-`common.admin.openapi`, so the two cannot disagree. The row type is
-`common.admin.operations.Op`; the document reads rows it is given and never
+`common.admin.api.openapi`, so the two cannot disagree. The row type is
+`common.admin.api.operations.Op`; the document reads rows it is given and never
 imports this module.
 
 Every non-public route authenticates first (401), then checks the role
@@ -22,22 +22,14 @@ from typing import Any
 
 from starlette.responses import Response
 
-from common.admin import (
-    audit,
-    client_keys_admin,
-    code_providers,
-    config_io,
-    crud,
-    playground,
-    revisions,
-    schemas,
-    tenants,
-    usage,
-    users_admin,
-)
-from common.admin.context import Call, Scope, resolve_tenant
-from common.admin.operations import Op, op
-from common.admin.record_models import MODELS, CollectionModels
+from common.admin.accounts import client_keys_admin, tenants, users_admin
+from common.admin.api import schemas
+from common.admin.api.context import Call, Scope, resolve_tenant
+from common.admin.api.operations import Op, op
+from common.admin.observability import audit, usage
+from common.admin.providers import code_providers, playground
+from common.admin.records import config_io, crud, revisions
+from common.admin.records.record_models import MODELS, CollectionModels
 from common.auth import throttle, users
 from common.auth.roles import Access, Principal, allows
 from common.config.models import IDENT, Assistant, Bundle, Model, Provider, Tenant
@@ -75,7 +67,7 @@ def openapi_document() -> dict[str, Any]:
     Imported here, not at the top: describing the public APIs pulls in chat's
     request models (~60 ms), which an admin cold start should not pay.
     """
-    from common.admin import openapi
+    from common.admin.api import openapi
 
     return openapi.document(OPS)
 

@@ -1,7 +1,7 @@
 """One row of the admin API table (`Op`): what the router registers and the OpenAPI documents.
 
-It lives apart from `common.admin.routes` (which holds the rows and the
-handlers) so that `common.admin.openapi` can read rows without importing the
+It lives apart from `common.admin.api.routes` (which holds the rows and the
+handlers) so that `common.admin.api.openapi` can read rows without importing the
 routes: routes serve the document, so the dependency runs routes -> openapi,
 never back.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from common.admin.context import Call, Scope
+from common.admin.api.context import Call, Scope
 from common.auth.roles import Access
 
 AdminHandler = Callable[[Call], Awaitable[Response]]

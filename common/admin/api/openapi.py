@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document of every function, built from the route tables and pydantic models.
 
-Admin rows are handed in by `common.admin.routes.openapi_document` (the same
+Admin rows are handed in by `common.admin.api.routes.openapi_document` (the same
 rows that register the routes; this module never imports the routes, which
-serve it), start/chat/health rows come from `common.admin.openapi_public`.
+serve it), start/chat/health rows come from `common.admin.api.openapi_public`.
 Schemas are generated in one pass (`models_json_schema`) so shared models get
 one component each. Paths are written as `make dev` serves them (each
 function under its own prefix); deployed, a function's URL replaces its
@@ -18,9 +18,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from common.admin.openapi_public import PUBLIC_OPS, Health, OpenAIErrorResponse, PublicOp
-from common.admin.operations import Op
-from common.admin.schemas import ErrorResponse
+from common.admin.api.openapi_public import PUBLIC_OPS, Health, OpenAIErrorResponse, PublicOp
+from common.admin.api.operations import Op
+from common.admin.api.schemas import ErrorResponse
 from common.auth.roles import Access
 from common.config.models import IDENT, Bundle
 from common.settings import get_settings
