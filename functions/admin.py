@@ -1,5 +1,5 @@
 """`admin`: the admin plane (SPEC §5, §6). Every route, its roles and its schema live in
-`common.admin.routes`; this module only hands requests to that router."""
+`common.admin.api.routes`; this module only hands requests to that router."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from common.admin.routes import build_router
+from common.admin.api.routes import build_router
 from common.admin.ui import serve as ui
 
 router = build_router()

@@ -1,1 +1,6 @@
-"""admin package: the admin plane behind `functions/admin.py` (routes, CRUD, audit, OpenAPI)."""
+"""The admin plane behind `functions/admin.py`, one subpackage per operator task.
+
+`api` (routes, OpenAPI), `records` (config editing), `accounts` (tenants, users,
+client keys), `providers` (code providers, playground), `observability` (audit,
+usage) and `ui` (the panel's static files).
+"""

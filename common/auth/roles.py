@@ -1,7 +1,7 @@
 """Admin roles and what each may do (SPEC §5).
 
 Three roles, one question per route: is it public, a read, a write, or
-platform-wide? The route table (`common.admin.routes`) names the access level
+platform-wide? The route table (`common.admin.api.routes`) names the access level
 of every route, and `allows` is the single place that answers it, so the
 role x route matrix in the tests is checked against one function.
 """

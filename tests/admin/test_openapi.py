@@ -22,7 +22,7 @@ def test_public_rows_match_the_functions_routers(function):
     """A route added to start/chat/health without a row in openapi_public fails here."""
     import importlib
 
-    from common.admin.openapi_public import documented_routes
+    from common.admin.api.openapi_public import documented_routes
 
     router = importlib.import_module(f"functions.{function}").router
     served = {(r.method, r.pattern.pattern) for r in router.routes}
@@ -33,10 +33,9 @@ def test_public_rows_match_the_functions_routers(function):
 def test_document_covers_every_admin_route_and_resolves_every_ref():
     import json
 
-    from common.admin.openapi import document
-    from common.admin.routes import OPS
+    from common.admin.api.routes import OPS, openapi_document
 
-    doc = document()
+    doc = openapi_document()
     assert doc["openapi"].startswith("3.1")
     for op in OPS:
         operation = doc["paths"]["/admin" + op.path][op.method.lower()]

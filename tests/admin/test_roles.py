@@ -57,7 +57,7 @@ ALLOWED = {
 
 
 def test_the_table_names_every_admin_route():
-    from common.admin.routes import OPS
+    from common.admin.api.routes import OPS
 
     assert set(TABLE) == {f"{op.method} /admin{op.path}" for op in OPS}
     assert {op.access.value for op in OPS} == {PUB, R, W, P}
@@ -66,7 +66,7 @@ def test_the_table_names_every_admin_route():
 
 
 async def test_role_by_route_matrix(stack, http, platform):
-    from common.admin.openapi import document
+    from common.admin.api.routes import openapi_document
 
     tenant = (await platform.post("/tenants", {"name": "matrix"})).json()["id"]
     callers: dict[str, Admin] = {
@@ -81,7 +81,7 @@ async def test_role_by_route_matrix(stack, http, platform):
         await forge.platform_private_pem(), forge.claims(admin_id, iat=now - 3600, exp=now - 1)
     )
     callers["expired token"] = Admin(http, {"Authorization": f"Bearer {expired}"}, tenant=tenant)
-    documented = document()["paths"]
+    documented = openapi_document()["paths"]
 
     failures = []
     for route, access in TABLE.items():

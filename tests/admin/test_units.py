@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from common.admin.context import decode_token, encode_token, paginate
-from common.admin.integrity import check_code_provider, check_url
-from common.admin.writes import check_storable
+from common.admin.api.context import decode_token, encode_token, paginate
+from common.admin.records.integrity import check_code_provider, check_url
+from common.admin.records.writes import check_storable
 from common.auth.roles import Access, Principal, allows
 from common.config.models import Provider
 from common.errors import Forbidden, ValidationFailed

@@ -156,7 +156,7 @@ def _no_network(*args, **kwargs):
 )
 def test_write_time_and_call_time_use_one_guard(url, monkeypatch):
     """Issue #9 item 10: what `parse` refuses at call time, the admin API refuses at write time."""
-    from common.admin.integrity import check_webhook_url
+    from common.admin.records.integrity import check_webhook_url
     from common.errors import ValidationFailed
     from common.settings import get_settings
 

@@ -3,8 +3,10 @@
 A row names the method and path, the handler, who may call it (`Access`),
 whether it acts on a tenant (`Scope`), and its request and response models.
 `build_router` turns rows into routes on our own `Router` (so errors have the
-one JSON shape of every function); `common.admin.openapi` turns the same rows
-into the OpenAPI document, so the two cannot disagree.
+one JSON shape of every function); `openapi_document` hands the same rows to
+`common.admin.api.openapi`, so the two cannot disagree. The row type is
+`common.admin.api.operations.Op`; the document reads rows it is given and never
+imports this module.
 
 Every non-public route authenticates first (401), then checks the role
 (403), then resolves the tenant (404), then validates path ids (404), and
@@ -15,28 +17,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
-from pydantic import BaseModel
 from starlette.responses import Response
 
-from common.admin import (
-    audit,
-    client_keys_admin,
-    code_providers,
-    config_io,
-    crud,
-    playground,
-    revisions,
-    schemas,
-    tenants,
-    usage,
-    users_admin,
-)
-from common.admin.context import Call, Scope, resolve_tenant
-from common.admin.record_models import MODELS, CollectionModels
+from common.admin.accounts import client_keys_admin, tenants, users_admin
+from common.admin.api import schemas
+from common.admin.api.context import Call, Scope, resolve_tenant
+from common.admin.api.operations import Op, op
+from common.admin.observability import audit, usage
+from common.admin.providers import code_providers, playground
+from common.admin.records import config_io, crud, revisions
+from common.admin.records.record_models import MODELS, CollectionModels
 from common.auth import throttle, users
 from common.auth.roles import Access, Principal, allows
 from common.config.models import IDENT, Assistant, Bundle, Model, Provider, Tenant
@@ -45,40 +38,11 @@ from common.http.request import bearer_token
 from common.http.responses import json_response
 from common.http.routing import Ctx, Router
 
-AdminHandler = Callable[[Call], Awaitable[Response]]
 _ID_RE = re.compile(IDENT)
 
 R, W, P, PUB = Access.READ, Access.WRITE, Access.PLATFORM, Access.PUBLIC
 OPT, NONE = Scope.OPTIONAL, Scope.NONE
 PAGE = ("limit", "page_token")
-
-
-@dataclass(frozen=True)
-class Op:
-    method: str
-    path: str  # under /admin
-    handler: AdminHandler
-    access: Access
-    summary: str
-    scope: Scope = Scope.TENANT
-    request: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    status: int = 200
-    query: tuple[str, ...] = ()
-    media: str = "application/json"  # of the 2xx body; YAML for export
-    request_media: tuple[str, ...] = ("application/json",)
-    streams: bool = False  # 200 may be text/event-stream instead of JSON
-    extra_errors: tuple[int, ...] = ()
-
-    @property
-    def tag(self) -> str:
-        return self.path.split("/")[1].split(".")[0]
-
-
-def op(route: str, handler: AdminHandler, access: Access, summary: str, **kw: Any) -> Op:
-    """One row: `op("GET /apps/{id}", handler, R, "Get an app", response=App)`."""
-    method, path = route.split(" ", 1)
-    return Op(method, path, handler, access, summary, **kw)
 
 
 async def _login(call: Call) -> Response:
@@ -96,10 +60,20 @@ async def _me(call: Call) -> Response:
     return json_response({"id": p.user_id, "username": p.username, "role": p.role, "tenant_id": p.tenant_id})
 
 
-async def _openapi(call: Call) -> Response:
-    from common.admin.openapi import document
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of these rows (and the public functions'), built once.
 
-    return json_response(document())
+    Imported here, not at the top: describing the public APIs pulls in chat's
+    request models (~60 ms), which an admin cold start should not pay.
+    """
+    from common.admin.api import openapi
+
+    return openapi.document(OPS)
+
+
+async def _openapi(call: Call) -> Response:
+    return json_response(openapi_document())
 
 
 # fmt: off
@@ -235,6 +209,6 @@ def _endpoint(op: Op) -> Callable[[Ctx], Awaitable[Response]]:
 
 def build_router() -> Router:
     router = Router("admin")
-    for op in OPS:
-        router.add(op.method, op.path, _endpoint(op))
+    for row in OPS:
+        router.add(row.method, row.path, _endpoint(row))
     return router

@@ -18,11 +18,11 @@ from typing import Any
 
 from starlette.responses import Response
 
-from common.admin import platform_owned
-from common.admin.audit import new_entry
-from common.admin.context import Call, paginate, tenant_exists
-from common.admin.schemas import TenantCreate, TenantPatch
-from common.admin.writes import check_storable, now
+from common.admin.api.context import Call, paginate, tenant_exists
+from common.admin.api.schemas import TenantCreate, TenantPatch
+from common.admin.observability.audit import new_entry
+from common.admin.records import platform_owned
+from common.admin.records.writes import check_storable, now
 from common.config import cache, source
 from common.config.models import Tenant
 from common.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -136,7 +136,7 @@ async def create_tenant(call: Call) -> Response:
 
 async def patch_tenant(call: Call) -> Response:
     ident = call.params["id"]
-    from common.admin.crud import IMMUTABLE, refuse_immutable
+    from common.admin.records.crud import IMMUTABLE, refuse_immutable
     from common.http.request import validate
 
     raw = await call.json()

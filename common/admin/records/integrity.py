@@ -12,7 +12,7 @@ import os
 from typing import cast
 from urllib.parse import urlsplit
 
-from common.admin.snapshot import Snapshot
+from common.admin.records.snapshot import Snapshot
 from common.auth.roles import Principal
 from common.config.models import App, Assistant, Credential, Model, Provider, Record, Tool
 from common.errors import Conflict, Forbidden, ValidationFailed

@@ -22,10 +22,10 @@ import re
 
 from starlette.responses import Response
 
-from common.admin.context import Call, encode_token, tenant_exists
-from common.admin.crud import refuse_immutable
-from common.admin.schemas import UserCreate, UserPatch
-from common.admin.writes import Writes, now
+from common.admin.api.context import Call, encode_token, tenant_exists
+from common.admin.api.schemas import UserCreate, UserPatch
+from common.admin.records.crud import refuse_immutable
+from common.admin.records.writes import Writes, now
 from common.auth import passwords, users
 from common.auth.roles import PLATFORM_ADMIN
 from common.auth.users import UserRecord

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of every function, built from the route tables and pydantic models.
 
-Admin rows come from `common.admin.routes.OPS` (the same rows that register
-the routes), start/chat/health rows from `common.admin.openapi_public`.
+Admin rows are handed in by `common.admin.api.routes.openapi_document` (the same
+rows that register the routes; this module never imports the routes, which
+serve it), start/chat/health rows come from `common.admin.api.openapi_public`.
 Schemas are generated in one pass (`models_json_schema`) so shared models get
 one component each. Paths are written as `make dev` serves them (each
 function under its own prefix); deployed, a function's URL replaces its
@@ -11,15 +12,15 @@ prefix (SPEC §2).
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from common.admin.openapi_public import PUBLIC_OPS, Health, OpenAIErrorResponse, PublicOp
-from common.admin.routes import OPS, Op
-from common.admin.schemas import ErrorResponse
+from common.admin.api.openapi_public import PUBLIC_OPS, Health, OpenAIErrorResponse, PublicOp
+from common.admin.api.operations import Op
+from common.admin.api.schemas import ErrorResponse
 from common.auth.roles import Access
 from common.config.models import IDENT, Bundle
 from common.settings import get_settings
@@ -56,13 +57,13 @@ def _op_id(prefix: str, method: str, path: str) -> str:
     return "_".join([prefix, method.lower(), *words]) or prefix
 
 
-def _schemas() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+def _schemas(ops: Sequence[Op]) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
     pairs: set[tuple[type[BaseModel], JsonSchemaMode]] = {
         (ErrorResponse, "serialization"),
         (OpenAIErrorResponse, "serialization"),
         (Bundle, "serialization"),  # the YAML body of config export
     }
-    for op in OPS:
+    for op in ops:
         if op.request:
             pairs.add((op.request, "validation"))
         if op.response:
@@ -229,15 +230,15 @@ def _full_path(function: str, path: str) -> str:
     return f"/{function}" + ("" if path == "/" else path)
 
 
-@lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
-    refs, defs = _schemas()
+def document(ops: Sequence[Op]) -> dict[str, Any]:
+    """The whole document: `ops` (the admin rows) and the public functions' rows."""
+    refs, defs = _schemas(ops)
     paths: dict[str, dict[str, Any]] = {}
     for pop in PUBLIC_OPS:
         paths.setdefault(_full_path(pop.function, pop.path), {})[pop.method.lower()] = _public_operation(
             pop, refs
         )
-    for op in OPS:
+    for op in ops:
         paths.setdefault(_full_path("admin", op.path), {})[op.method.lower()] = _admin_operation(op, refs)
     schemes: dict[str, Any] = {
         "adminToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},

@@ -15,10 +15,10 @@ from typing import Any, cast
 
 from starlette.responses import Response
 
-from common.admin import integrity, snapshot
-from common.admin.context import Call, encode_token, iso
-from common.admin.schemas import RollbackRequest
-from common.admin.writes import Writes, now
+from common.admin.api.context import Call, encode_token, iso
+from common.admin.api.schemas import RollbackRequest
+from common.admin.records import integrity, snapshot
+from common.admin.records.writes import Writes, now
 from common.config.models import Assistant, Provider, Record
 from common.errors import NotFound, ValidationFailed
 from common.http.responses import json_response

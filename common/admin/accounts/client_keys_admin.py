@@ -12,11 +12,11 @@ from typing import Any
 
 from starlette.responses import Response
 
-from common.admin import snapshot
-from common.admin.context import Call, iso, paginate
-from common.admin.crud import refuse_immutable
-from common.admin.schemas import ClientKeyCreate, ClientKeyPatch
-from common.admin.writes import Writes, check_storable, now
+from common.admin.api.context import Call, iso, paginate
+from common.admin.api.schemas import ClientKeyCreate, ClientKeyPatch
+from common.admin.records import snapshot
+from common.admin.records.crud import refuse_immutable
+from common.admin.records.writes import Writes, check_storable, now
 from common.auth import client_keys
 from common.errors import Conflict, NotFound, ValidationFailed
 from common.http.responses import json_response

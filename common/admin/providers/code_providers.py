@@ -13,9 +13,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from common.admin import snapshot
-from common.admin.context import Call
-from common.admin.schemas import CodeValidateRequest, ProviderTestRequest
+from common.admin.api.context import Call
+from common.admin.api.schemas import CodeValidateRequest, ProviderTestRequest
+from common.admin.records import snapshot
 from common.config.models import Credential, Model, Provider
 from common.errors import NotFound, ValidationFailed
 from common.http.responses import json_response

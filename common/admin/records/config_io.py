@@ -13,7 +13,7 @@ if the bundle is meant to take over. Chat picks the bundle up within 10 s.
 The body is parsed with the bundle limits (`common.config.bundle`: byte cap,
 no YAML aliases, depth and node caps, off the loop with a time limit); a
 refused body is 413/422 naming the limit and nothing is written. A tenant
-admin cannot change platform-owned limits (`common.admin.platform_owned`).
+admin cannot change platform-owned limits (`common.admin.records.platform_owned`).
 The audit entry lists what changed, as `collection.id[.field]` names.
 """
 
@@ -24,9 +24,9 @@ import asyncio
 from starlette.responses import Response
 
 from common import bounded
-from common.admin import integrity, platform_owned, snapshot
-from common.admin.context import Call
-from common.admin.writes import Writes
+from common.admin.api.context import Call
+from common.admin.records import integrity, platform_owned, snapshot
+from common.admin.records.writes import Writes
 from common.config.bundle import bundle_from_json, dump_bundle, load_bundle
 from common.config.effective import merge
 from common.config.models import COLLECTIONS, Bundle, Provider, Tenant

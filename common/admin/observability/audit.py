@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from common.admin.context import Call, encode_token, iso
+from common.admin.api.context import Call, encode_token, iso
 from common.http.responses import json_response
 from common.store.db import RPC_TIMEOUT_S, get_db, tenant_collection
 from common.store.errors import firestore_guard

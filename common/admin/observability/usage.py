@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from common.admin.context import Call, paginate
+from common.admin.api.context import Call, paginate
 from common.errors import ValidationFailed
 from common.http.responses import json_response
 from common.store.db import RPC_TIMEOUT_S, tenant_collection

@@ -16,10 +16,10 @@ from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
-from common.admin import snapshot
-from common.admin.context import Call
-from common.admin.schemas import PlaygroundRequest, ProviderTestRequest
-from common.admin.writes import check_storable
+from common.admin.api.context import Call
+from common.admin.api.schemas import PlaygroundRequest, ProviderTestRequest
+from common.admin.records import snapshot
+from common.admin.records.writes import check_storable
 from common.chat.candidates import guarded_key
 from common.config.models import Credential, Model, Provider
 from common.errors import AppError, Forbidden, NotFound, UpstreamError, UpstreamTimeout, ValidationFailed
@@ -79,7 +79,7 @@ async def test_provider(call: Call) -> Response:
     provider, model, credential = _pick(snap, call.params["id"], body.model_id, body.credential_id)
     await _guarded_key(call.tenant_id, provider, credential)  # 422 before anything is sent
     if provider.kind == "code":
-        from common.admin.code_providers import test_code
+        from common.admin.providers.code_providers import test_code
 
         return await test_code(call, provider, model, credential, body)
     result = await probe(call.tenant_id, provider, model, credential)

@@ -18,10 +18,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from common.admin import integrity, platform_owned, revisions, snapshot
-from common.admin.context import Call, paginate
-from common.admin.record_models import MODELS, CollectionModels
-from common.admin.writes import Writes, check_storable, now
+from common.admin.api.context import Call, paginate
+from common.admin.records import integrity, platform_owned, revisions, snapshot
+from common.admin.records.record_models import MODELS, CollectionModels
+from common.admin.records.writes import Writes, check_storable, now
 from common.config.models import Assistant, Credential, Provider, Record
 from common.errors import Conflict, NotFound, ValidationFailed
 from common.http.request import validate

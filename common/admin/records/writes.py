@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from common.admin.audit import new_entry
-from common.admin.context import Call
+from common.admin.api.context import Call
+from common.admin.observability.audit import new_entry
 from common.config import cache
 from common.config.models import Record
 from common.errors import Conflict, ValidationFailed

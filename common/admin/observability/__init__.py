@@ -1,0 +1,1 @@
+"""See what happened: the audit log of every change and the token, request and cost usage."""
