@@ -70,6 +70,20 @@ def system_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / _TICKS
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time counters (`/proc/stat`: user ... steal), for `steal_share`."""
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:9]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """Of the time between two `cpu_ticks`, the share the hypervisor gave to other guests:
+    on a shared VM it is what makes one run of a benchmark slower than the next."""
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta)
+    return delta[7] / total if total else 0.0
+
+
 def loadavg() -> list[float]:
     return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 

@@ -17,13 +17,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from common.providers.base import ProviderEvent, ProviderRequest, redact
 from common.sandbox import auth
 from common.sandbox.protocol import Action, SandboxError, call_body, to_event
 
-_clients: dict[int, httpx.AsyncClient] = {}
+# aiohttp rather than httpx for this hop: a third less CPU per call, on both the
+# request and the streamed lines (the OpenAI adapter uses it for the same reason).
+_sessions: dict[int, aiohttp.ClientSession] = {}
+MAX_LINE_BYTES = 8 * 1024 * 1024  # above the sandbox's own output cap (SANDBOX_OUTPUT_BYTES)
 
 
 @dataclass(frozen=True)
@@ -41,15 +44,38 @@ def sandbox_url() -> str:
     return url
 
 
-def _client() -> httpx.AsyncClient:
+def _session() -> aiohttp.ClientSession:
+    """One pooled session per event loop (connections are bound to their loop)."""
     loop = id(asyncio.get_running_loop())
-    client = _clients.get(loop)
-    if client is None:
-        client = _clients[loop] = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=5.0, read=None, write=30.0, pool=30.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        session = _sessions[loop] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, keepalive_timeout=30),
+            trust_env=False,
+            auto_decompress=False,
         )
-    return client
+    return session
+
+
+async def close_sessions() -> None:
+    """Close this event loop's pooled connections to the sandbox (tests, shutdown)."""
+    session = _sessions.pop(id(asyncio.get_running_loop()), None)
+    if session is not None:
+        await session.close()
+
+
+async def _lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body's lines as they arrive (aiohttp's own readline caps a line at 64 KiB)."""
+    buffer = b""
+    async for chunk in resp.content.iter_any():
+        buffer += chunk
+        if len(buffer) > MAX_LINE_BYTES:
+            raise SandboxError("output_limit", "the sandbox sent a line over the size limit")
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            yield line
+    if buffer:
+        yield buffer
 
 
 async def sandbox_events(
@@ -63,22 +89,25 @@ async def sandbox_events(
 ) -> AsyncIterator[dict[str, Any]]:
     """The raw protocol events of one sandbox call, as they arrive."""
     url = sandbox_url()
-    headers = {"Authorization": f"Bearer {await auth.caller_token(url)}"}
-    body = call_body(action, code, request, config, key)
-    timeout = httpx.Timeout(connect=5.0, read=read_timeout, write=30.0, pool=30.0)
+    headers = {
+        "Authorization": f"Bearer {await auth.caller_token(url)}",
+        "Content-Type": "application/json",
+    }
+    body = json.dumps(call_body(action, code, request, config, key)).encode()
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=read_timeout)
     try:
-        async with _client().stream("POST", url, json=body, headers=headers, timeout=timeout) as resp:
-            if resp.status_code != 200:
-                text = (await resp.aread())[:500].decode(errors="replace")
-                raise SandboxError("unreachable", f"the sandbox answered HTTP {resp.status_code}: {text}")
-            async for line in resp.aiter_lines():
+        async with _session().post(url, data=body, headers=headers, timeout=timeout) as resp:
+            if resp.status != 200:
+                text = (await resp.content.read(500)).decode(errors="replace")
+                raise SandboxError("unreachable", f"the sandbox answered HTTP {resp.status}: {text}")
+            async for line in _lines(resp):
                 if line.strip():
                     data = json.loads(line)
                     if isinstance(data, dict):
                         yield data
-    except httpx.TimeoutException:
+    except TimeoutError:
         raise SandboxError("timeout", "the sandbox did not answer in time") from None
-    except httpx.HTTPError as exc:
+    except aiohttp.ClientError as exc:
         detail = redact(f"{type(exc).__name__}: {exc}", key)
         raise SandboxError("unreachable", f"the sandbox could not be reached: {detail}") from None
 

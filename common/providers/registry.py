@@ -193,6 +193,9 @@ async def close_all() -> None:
             await adapter.aclose()
         except Exception:  # noqa: S112 - keep closing the others
             continue
+    code = sys.modules.get(_MODULES["code"])
+    if code is not None:
+        await code.close_sessions()
 
 
 def cached_count() -> int:
