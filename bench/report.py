@@ -61,7 +61,9 @@ def noise_warning(res: dict[str, Any]) -> str:
     other = max((v.get("cpu_ms_per_request", {}).get("other", 0.0) for v in r.values()), default=0.0)
     line = f"machine: {meta['cpus']} cores, load average at start {meta['loadavg_at_start']}"
     line += f", busiest run saw {other:.2f} ms/request of CPU outside the bench's processes"
-    if other > 1.0 or meta["loadavg_at_start"][0] > 1.0:
+    steal = float(meta.get("cpu_steal", 0.0))
+    line += f", CPU steal {steal:.0%} (the hypervisor's share for other guests)"
+    if other > 1.0 or meta["loadavg_at_start"][0] > 1.0 or steal > 0.05:
         line += "\nWARNING: the machine was not idle; latencies and req/s are pessimistic. Rerun when idle."
     return line + "\n"
 

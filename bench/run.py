@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import accesslog, coldstart, fsprobe, load
-from bench.procstat import group_rss_mb, loadavg
+from bench.procstat import cpu_ticks, group_rss_mb, loadavg, steal_share
 from bench.report import render, targets
 from bench.stack import (
     APP,
@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     started = time.perf_counter()
     load_at_start = loadavg()
+    ticks_at_start = cpu_ticks()
     workdir = Path(tempfile.mkdtemp(prefix="bench-"))
     backing: list[Service] = []
     infra: Infra | None = None
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cpus": os.cpu_count(),
         "loadavg_at_start": load_at_start,
+        "cpu_steal": round(steal_share(ticks_at_start, cpu_ticks()), 3),
         "python": platform.python_version(),
         "quick": args.quick,
         "sizes": vars(sizes),
