@@ -65,17 +65,21 @@ async def close_sessions() -> None:
 
 
 async def _lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The body's lines as they arrive (aiohttp's own readline caps a line at 64 KiB)."""
-    buffer = b""
+    """The body's lines as they arrive, none longer than MAX_LINE_BYTES (the sandbox caps a
+    call's output; this bounds what this process buffers even if the sandbox did not)."""
+    buffer = bytearray()
     async for chunk in resp.content.iter_any():
+        start = len(buffer)
         buffer += chunk
+        end = buffer.find(b"\n", start)
+        while end >= 0:
+            yield bytes(buffer[:end])
+            del buffer[: end + 1]
+            end = buffer.find(b"\n")
         if len(buffer) > MAX_LINE_BYTES:
             raise SandboxError("output_limit", "the sandbox sent a line over the size limit")
-        *complete, buffer = buffer.split(b"\n")
-        for line in complete:
-            yield line
     if buffer:
-        yield buffer
+        yield bytes(buffer)
 
 
 async def sandbox_events(

@@ -49,6 +49,7 @@ PROGRAMS = {
         "    b = __import__('builtins')\n"
         "    yield f'leaked: {getattr(b, \"LEAKED_KEY\", None)}'\n"
     ),
+    "big": "async def stream(request):\n    yield 'a' * 300_000\n    yield 'b' * 70_000\n",
     "sleeper": (
         "import asyncio\n"
         "async def stream(request):\n"
@@ -182,3 +183,11 @@ async def test_chat_instance_is_unharmed(chttp, hostile, code_stack, sandbox):
     events = await _chat(chttp, auth, "getter")
     assert events[-1][0] == "done"
     assert code_stack.functions.proc.poll() is None and sandbox.proc.poll() is None
+
+
+async def test_a_delta_larger_than_any_line_buffer_arrives_whole(chttp, hostile):
+    """Both hops carry an event as one line (the child's pipe, the sandbox's HTTP body): a
+    delta far over a pipe's or a socket's buffer must still arrive as it was yielded."""
+    _, auth = hostile
+    events = await _chat(chttp, auth, "big")
+    assert next(d for n, d in events if n == "message")["text"] == "a" * 300_000 + "b" * 70_000
