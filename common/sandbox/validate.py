@@ -225,3 +225,14 @@ def check(
 async def check_async(**kwargs: Any) -> list[Problem]:
     """`check` off the event loop, with a time limit."""
     return await asyncio.wait_for(asyncio.to_thread(check, **kwargs), PARSE_TIMEOUT_S)
+
+
+async def check_provider(provider: Any) -> list[Problem]:
+    """`check_async` of a stored code provider's fields (a `common.config.models.Provider`)."""
+    return await check_async(
+        python_code=provider.python_code or "",
+        config_schema=provider.config_schema,
+        required_dependencies=provider.required_dependencies,
+        validation_code=provider.validation_code,
+        config=provider.config,
+    )

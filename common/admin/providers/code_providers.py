@@ -22,7 +22,7 @@ from common.http.responses import json_response
 from common.providers.base import ChatMessage, ProviderCallError, ProviderRequest, TextDelta
 from common.sandbox import templates
 from common.sandbox.protocol import SandboxError, to_event
-from common.sandbox.validate import check_async
+from common.sandbox.validate import check_async, check_provider
 from common.settings import get_settings
 
 REPLY_PREVIEW_CHARS = 200
@@ -93,13 +93,7 @@ async def test_code(
     steps: list[dict[str, Any]] = []
     reply: str | None = None
     started = time.perf_counter()
-    problems = await check_async(
-        python_code=provider.python_code or "",
-        config_schema=provider.config_schema,
-        required_dependencies=provider.required_dependencies,
-        validation_code=provider.validation_code,
-        config=provider.config,
-    )
+    problems = await check_provider(provider)
     if problems:
         first = problems[0]
         steps.append(

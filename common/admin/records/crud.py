@@ -108,17 +108,11 @@ async def _check_code(record: Record) -> None:
     """A code provider is stored only when its code passes the static checks (nothing runs)."""
     if not (isinstance(record, Provider) and record.kind == "code"):
         return
-    from common.sandbox.validate import check_async
+    from common.sandbox.validate import check_provider
 
     if not record.python_code:
         raise ValidationFailed("python_code: required for code providers", field="python_code")
-    problems = await check_async(
-        python_code=record.python_code,
-        config_schema=record.config_schema,
-        required_dependencies=record.required_dependencies,
-        validation_code=record.validation_code,
-        config=record.config,
-    )
+    problems = await check_provider(record)
     if problems:
         first = problems[0]
         where = f" line {first['line']}" if first["line"] else ""
@@ -128,6 +122,24 @@ async def _check_code(record: Record) -> None:
             else ""
         )
         raise ValidationFailed(f"{first['field']}:{where}: {first['message']}{more}", field=first["field"])
+
+
+async def _checked(
+    call: Call,
+    cm: CollectionModels,
+    snap: snapshot.Snapshot,
+    new: Record,
+    old: Record | None,
+    value: str | None,
+) -> Record:
+    """Every check a created or changed record passes, then its secret value stored (if any)."""
+    _check_provider_rules(call, cm, new, old)
+    await _check_untrusted(call, cm, new, old)
+    integrity.check_record(snap, cm.name, new)
+    await _check_code(new)
+    if value is None:
+        return new
+    return new.model_copy(update=await _store_value(snap, call.tenant_id, new, value))
 
 
 async def list_records(call: Call, cm: CollectionModels, **filters: str) -> Response:
@@ -157,13 +169,7 @@ async def create_record(call: Call, cm: CollectionModels) -> Response:
         raise Conflict(f"id: a {cm.singular.lower()} with id {ident!r} exists", field="id")
     if cm.name == "assistants":
         data["created_at"] = data["updated_at"] = now()
-    record = to_record(cm.record, {**data, "id": ident})
-    _check_provider_rules(call, cm, record, None)
-    await _check_untrusted(call, cm, record, None)
-    integrity.check_record(snap, cm.name, record)
-    await _check_code(record)
-    if value is not None:
-        record = record.model_copy(update=await _store_value(snap, call.tenant_id, record, value))
+    record = await _checked(call, cm, snap, to_record(cm.record, {**data, "id": ident}), None, value)
     writes = Writes(call, call.tenant_id)
     if _has_history(record):
         await revisions.stage(writes, snap, record, None, "create")
@@ -191,12 +197,7 @@ async def patch_record(call: Call, cm: CollectionModels) -> Response:
     changed = _changed(old, new) + (["value"] if value is not None else [])
     if not changed:
         return json_response(shown(call, old))
-    _check_provider_rules(call, cm, new, old)
-    await _check_untrusted(call, cm, new, old)
-    integrity.check_record(snap, cm.name, new)
-    await _check_code(new)
-    if value is not None:
-        new = new.model_copy(update=await _store_value(snap, call.tenant_id, new, value))
+    new = await _checked(call, cm, snap, new, old, value)
     writes = Writes(call, call.tenant_id)
     if _has_history(new):
         await revisions.stage(writes, snap, new, old if type(old) is type(new) else None, "update")
