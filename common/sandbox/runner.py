@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -135,7 +136,11 @@ class _Child:
     primed: str | None = None  # SHA-256 of the code it compiled while warm
 
 
+@functools.lru_cache(maxsize=8)
 def code_hash(code: str) -> str:
+    """SHA-256 of a call's code. Cached: one call asks for it when it takes a child, refills
+    the pool and primes a child, always with the same str object (a hit costs no hashing).
+    Eight entries keep at most 8 x MAX_CALL_BYTES of code alive, usually a few templates."""
     return hashlib.sha256(code.encode()).hexdigest()
 
 
