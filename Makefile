@@ -7,7 +7,7 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup dev test lint format bench lock bootstrap grant deploy deploy-platform push-config scheduler bundle clean chromium ui-vendor
+.PHONY: setup dev test lint format bench bench-litellm lock bootstrap grant deploy deploy-platform push-config scheduler bundle clean chromium ui-vendor
 
 setup: $(STAMP_PY) $(STAMP_NODE) chromium
 
@@ -59,6 +59,15 @@ bench: setup
 	$(PY) -m bench.run
 	@if [ -n "$(FIRESTORE_RTT_MS)" ]; then $(PY) -m bench.rtt --rtt-ms "$(FIRESTORE_RTT_MS)"; fi
 	$(PY) -m bench.sandbox_overhead
+	$(PY) -m bench.sdk_cost
+
+# LiteLLM's proxy and our OpenAI-compatible endpoint side by side (bench/litellm.py). LiteLLM
+# lives in its own venv under .bench/, pinned here, never in the service's locks.
+LITELLM_VERSION := 1.106.2
+bench-litellm: setup
+	@test -x .bench/litellm/bin/litellm || ($(PYTHON) -m venv .bench/litellm && \
+		.bench/litellm/bin/pip install -q --disable-pip-version-check "litellm[proxy]==$(LITELLM_VERSION)")
+	$(PY) -m bench.litellm --litellm .bench/litellm/bin/litellm
 
 # Google Cloud (see docs/deploy.md). DRY_RUN=1 prints the gcloud commands.
 bootstrap: setup

@@ -1,4 +1,4 @@
-"""`python -m bench.profile`: cProfile of warm non-streamed `/chat` turns (not part of `make bench`).
+"""`python -m bench.profile [--stateless] [--stream]`: cProfile of warm turns (not in `make bench`).
 
 gunicorn forks its worker, so cProfile cannot wrap `functions-framework`; instead the same ASGI
 app (`functions_framework.aio.create_asgi_app("dev", "main.py")`) runs under plain uvicorn in a
@@ -19,7 +19,15 @@ import tempfile
 from pathlib import Path
 
 from bench import load
-from bench.stack import Infra, add_fixtures, capture_upstream, fresh_tenant, service_requests, start_infra
+from bench.stack import (
+    Infra,
+    Scenario,
+    add_fixtures,
+    capture_upstream,
+    fresh_tenant,
+    service_requests,
+    start_infra,
+)
 from tests.support.services import ROOT, Service, free_port, spawn, wait_http
 
 
@@ -42,7 +50,19 @@ def serve(port: int, out: Path) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
 
 
-async def drive(infra: Infra, turns: int, client: str, out: Path, stream: bool = False) -> None:
+def _requests(
+    fn: Service, scenario: Scenario, ids: list[str], text: str, stream: bool, tag: str, stateless: bool
+) -> list[load.Request]:
+    if stateless:
+        from bench.rtt import completion_requests
+
+        return completion_requests(fn, scenario, f"{text} {tag}", len(ids), stream)
+    return service_requests(fn, scenario, ids, text, stream, tag)
+
+
+async def drive(
+    infra: Infra, turns: int, client: str, out: Path, stream: bool = False, stateless: bool = False
+) -> None:
     port = free_port()
     env = {**infra.env, "PROVIDER_HTTP_CLIENT": client, "RATE_LIMIT_PER_MINUTE": "100000000"}
     cmd = [sys.executable, "-m", "bench.profile", "--serve", str(port), "--out", str(out)]
@@ -56,17 +76,20 @@ async def drive(infra: Infra, turns: int, client: str, out: Path, stream: bool =
         if first.errors:
             raise RuntimeError(first.summary())
         capture_upstream(infra, scenario, text)
-        warm = service_requests(child, scenario, ids[1:51], text, stream, "pw")
+        warm = _requests(child, scenario, ids[1:51], text, stream, "pw", stateless)
         await load.run("warm", warm, 1)
         child.send(signal.SIGUSR1)
-        run = await load.run("profiled", service_requests(child, scenario, ids[51:], text, stream, "pp"), 1)
+        run = await load.run(
+            "profiled", _requests(child, scenario, ids[51:], text, stream, "pp", stateless), 1
+        )
         child.send(signal.SIGUSR2)
         for _ in range(100):
             if out.exists() and out.stat().st_size:
                 break
             await asyncio.sleep(0.05)
         print(
-            f"{turns} warm {'streamed ' if stream else ''}/chat at c=1 under cProfile ({client}): "
+            f"{turns} warm {'streamed ' if stream else ''}"
+            f"{'/chat/v1/chat/completions' if stateless else '/chat'} at c=1 under cProfile ({client}): "
             f"{run.latency_ms()} ms, {run.errors} errors"
         )
     finally:
@@ -75,7 +98,7 @@ async def drive(infra: Infra, turns: int, client: str, out: Path, stream: bool =
 
 GROUPS = (
     ("firestore client (grpc, proto, google.*)", ("grpc/", "proto/", "google/")),
-    ("provider SDK (openai, httpx, aiohttp)", ("openai/", "httpx", "aiohttp/", "httpcore/", "anyio/")),
+    ("provider client (openai SDK, httpx, aiohttp)", ("openai/", "httpx", "aiohttp/", "httpcore/", "anyio/")),
     ("HTTP server (uvicorn, h11, starlette, ff)", ("uvicorn/", "h11/", "starlette/", "functions_framework/")),
     ("pydantic", ("pydantic",)),
     ("service code (common/, functions/)", ("common/", "functions/")),
@@ -120,8 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument("--client", choices=("wire", "aiohttp", "httpx"), default="wire")
     parser.add_argument("--stream", action="store_true", help="profile streamed turns (SSE)")
+    parser.add_argument(
+        "--stateless", action="store_true", help="profile the OpenAI-compatible endpoint, not /chat"
+    )
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.out)
@@ -131,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     backing: list[Service] = []
     try:
         infra = start_infra(workdir / "secrets.json", backing)
-        asyncio.run(drive(infra, args.turns, args.client, out, args.stream))
+        asyncio.run(drive(infra, args.turns, args.client, out, args.stream, args.stateless))
         report(out, args.turns, args.top)
     finally:
         for svc in reversed(backing):

@@ -110,9 +110,9 @@ def render(res: dict[str, Any]) -> str:
         ("c1_direct", "c=1  direct"),
         ("c1_service", "c=1  service"),
         ("c32_direct", "c=32 direct"),
-        ("c32_service", "c=32 service aiohttp"),
-        ("c32_service_httpx", "c=32 service httpx"),
-        ("c32_service_aiohttp2", "c=32 service aiohttp again"),
+        ("c32_service", "c=32 service wire"),
+        ("c32_service_sdk", "c=32 service SDK"),
+        ("c32_service_wire2", "c=32 service wire again"),
     ):
         cpu = r[name]["cpu_ms_per_request"]
         cpu_rows.append([label, r[name]["rps"], *(cpu.get(g) for g in groups)])
@@ -138,9 +138,9 @@ def render(res: dict[str, Any]) -> str:
                     r[k]["cpu_ms_per_request"]["functions"],
                 ]
                 for label, k in (
-                    ("aiohttp", "c32_service"),
-                    ("httpx", "c32_service_httpx"),
-                    ("aiohttp again", "c32_service_aiohttp2"),
+                    ("wire (default)", "c32_service"),
+                    ("openai SDK (aiohttp)", "c32_service_sdk"),
+                    ("wire again", "c32_service_wire2"),
                 )
             ],
         )

@@ -145,7 +145,7 @@ async def fresh_tenant(
 
 
 async def phase(
-    infra: Infra, scenario: Scenario, label: str, threads: int, client: str = "aiohttp"
+    infra: Infra, scenario: Scenario, label: str, threads: int, client: str = "wire"
 ) -> tuple[Service, list[str]]:
     """A new emulator project, a functions process on it, a seeded tenant and `threads` threads."""
     infra.new_project(label)

@@ -61,11 +61,14 @@ async def bounded(source: AsyncGenerator[T, None], deadline: float) -> AsyncGene
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise timeout_error()
-            try:
-                async with asyncio.timeout(remaining):
-                    item = await queue.get()
-            except TimeoutError:
-                raise timeout_error() from None
+            if not queue.empty():  # a burst (a whole reply in one read): no timer per item
+                item = queue.get_nowait()
+            else:
+                try:
+                    async with asyncio.timeout(remaining):
+                        item = await queue.get()
+                except TimeoutError:
+                    raise timeout_error() from None
             if item is _END:
                 return
             if isinstance(item, BaseException):

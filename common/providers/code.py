@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from common.providers.base import ProviderEvent, ProviderRequest, redact
+from common.providers.lines import LineTooLong, body_lines
 from common.sandbox import auth
 from common.sandbox.protocol import Action, SandboxError, call_body, to_event
 
@@ -67,19 +68,11 @@ async def close_sessions() -> None:
 async def _lines(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     """The body's lines as they arrive, none longer than MAX_LINE_BYTES (the sandbox caps a
     call's output; this bounds what this process buffers even if the sandbox did not)."""
-    buffer = bytearray()
-    async for chunk in resp.content.iter_any():
-        start = len(buffer)
-        buffer += chunk
-        end = buffer.find(b"\n", start)
-        while end >= 0:
-            yield bytes(buffer[:end])
-            del buffer[: end + 1]
-            end = buffer.find(b"\n")
-        if len(buffer) > MAX_LINE_BYTES:
-            raise SandboxError("output_limit", "the sandbox sent a line over the size limit")
-    if buffer:
-        yield bytes(buffer)
+    try:
+        async for line in body_lines(resp, MAX_LINE_BYTES):
+            yield line
+    except LineTooLong:
+        raise SandboxError("output_limit", "the sandbox sent a line over the size limit") from None
 
 
 async def sandbox_events(

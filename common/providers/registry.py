@@ -42,14 +42,24 @@ _CacheKey = tuple[str, str | None, str, float, int | None]
 _cache: OrderedDict[_CacheKey, ProviderAdapter] = OrderedDict()
 _closing: set[asyncio.Task[None]] = set()
 
-# The adapter module of each kind; importing it imports that vendor's SDK.
+# The adapter module of each kind; importing it imports that vendor's SDK (for OpenAI's
+# wire format, only aiohttp unless PROVIDER_HTTP_CLIENT picks the SDK: see _module).
 _MODULES = {
-    "openai": "common.providers.openai",
-    "openai_compatible": "common.providers.openai",
+    "openai": "common.providers.openai_wire",
+    "openai_compatible": "common.providers.openai_wire",
     "cohere": "common.providers.cohere",
     "gemini": "common.providers.gemini",
     "code": "common.providers.code",
 }
+
+
+def _module(kind: str) -> str | None:
+    module = _MODULES.get(kind)
+    if module == "common.providers.openai_wire" and http_client_kind() != "wire":
+        return "common.providers.openai"
+    return module
+
+
 _imports: dict[str, concurrent.futures.Future[None]] = {}
 _imports_lock = threading.Lock()
 
@@ -76,7 +86,7 @@ def _import_in_thread(module: str) -> concurrent.futures.Future[None]:
 def preload(kinds: Iterable[str]) -> None:
     """Start importing the SDKs these provider kinds need, without waiting (cheap if done)."""
     for kind in kinds:
-        module = _MODULES.get(kind)
+        module = _module(kind)
         if module is not None and module not in sys.modules:
             _import_in_thread(module)
 
@@ -84,7 +94,7 @@ def preload(kinds: Iterable[str]) -> None:
 async def ensure_imported(kinds: Iterable[str]) -> None:
     """Wait, off the event loop, until these kinds' SDKs are imported (import errors raise here)."""
     for kind in set(kinds):
-        module = _MODULES.get(kind)
+        module = _module(kind)
         if module is None:
             continue
         fut = _imports.get(module)
@@ -93,27 +103,44 @@ async def ensure_imported(kinds: Iterable[str]) -> None:
         await asyncio.wrap_future(fut or _import_in_thread(module))
 
 
-def http_client_kind() -> Literal["aiohttp", "httpx"]:
-    """`PROVIDER_HTTP_CLIENT=aiohttp|httpx` picks the OpenAI transport (benchmarks compare them)."""
-    value = os.environ.get("PROVIDER_HTTP_CLIENT", "aiohttp").strip().lower()
-    if value not in ("aiohttp", "httpx"):
-        raise ValueError(f"PROVIDER_HTTP_CLIENT must be aiohttp or httpx, not {value!r}")
-    return cast(Literal["aiohttp", "httpx"], value)
+HttpClient = Literal["wire", "aiohttp", "httpx"]
+
+
+def http_client_kind() -> HttpClient:
+    """`PROVIDER_HTTP_CLIENT` picks the OpenAI client: `wire` (default, `openai_wire`: the
+    protocol over aiohttp) or the official SDK over `aiohttp` or `httpx` (`openai`)."""
+    value = os.environ.get("PROVIDER_HTTP_CLIENT", "wire").strip().lower()
+    if value not in ("wire", "aiohttp", "httpx"):
+        raise ValueError(f"PROVIDER_HTTP_CLIENT must be wire, aiohttp or httpx, not {value!r}")
+    return cast(HttpClient, value)
+
+
+def _openai(api_key: str, base_url: str | None, timeout: float, max_tokens_field: str) -> ProviderAdapter:
+    client = http_client_kind()
+    if client == "wire":
+        from common.providers.openai_wire import OpenAIWireAdapter
+        from common.settings import get_settings
+
+        return OpenAIWireAdapter(
+            api_key,
+            base_url,
+            timeout,
+            max_tokens_field=max_tokens_field,
+            allowed_hosts=get_settings().allowed_private_hosts,  # connections pinned to vetted addresses
+        )
+    from common.providers.openai import OpenAIAdapter
+
+    return OpenAIAdapter(api_key, base_url, timeout, http_client=client, max_tokens_field=max_tokens_field)
 
 
 def _build(kind: str, api_key: str, base_url: str | None, timeout: float) -> ProviderAdapter:
     if kind == "openai":
-        from common.providers.openai import OpenAIAdapter
-
-        return OpenAIAdapter(api_key, base_url, timeout, http_client=http_client_kind())
+        return _openai(api_key, base_url, timeout, "max_completion_tokens")
     elif kind == "openai_compatible":
         if not base_url:
             raise ValueError("an openai_compatible provider needs a base_url")
-        from common.providers.openai import OpenAIAdapter
-
-        return OpenAIAdapter(
-            api_key, base_url, timeout, http_client=http_client_kind(), max_tokens_field="max_tokens"
-        )
+        # Most compatible servers only know `max_tokens`.
+        return _openai(api_key, base_url, timeout, "max_tokens")
     elif kind == "cohere":
         from common.providers.cohere import CohereAdapter
 

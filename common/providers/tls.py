@@ -34,3 +34,10 @@ def httpx2_context() -> ssl.SSLContext:
     import httpx2
 
     return httpx2.create_ssl_context()
+
+
+@functools.cache
+def system_context() -> ssl.SSLContext:
+    """The OS trust store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`): the same source as httpx2's
+    default on Linux, without importing it (`openai_wire` talks aiohttp)."""
+    return ssl.create_default_context()

@@ -41,8 +41,14 @@ WEATHER = ToolSpec(
 )
 
 
-def _openai(http_client: Literal["aiohttp", "httpx"]) -> Callable[[str, float], ProviderAdapter]:
+def _openai(http_client: Literal["wire", "aiohttp", "httpx"]) -> Callable[[str, float], ProviderAdapter]:
+    """`wire` is our own client (the default); `aiohttp` and `httpx` the official SDK's."""
+
     def make(url: str, timeout: float) -> ProviderAdapter:
+        if http_client == "wire":
+            from common.providers.openai_wire import OpenAIWireAdapter
+
+            return OpenAIWireAdapter(CANARY, f"{url}/v1", timeout)
         from common.providers.openai import OpenAIAdapter
 
         return OpenAIAdapter(CANARY, f"{url}/v1", timeout, http_client=http_client)
@@ -66,8 +72,9 @@ def _gemini(http_client: Literal["aiohttp", "httpx"]) -> Callable[[str, float], 
 
 
 TARGETS: dict[str, tuple[Callable[[str, float], ProviderAdapter], str]] = {
-    "openai": (_openai("aiohttp"), "gpt-4o-mini"),
-    "openai-httpx": (_openai("httpx"), "gpt-4o-mini"),
+    "openai": (_openai("wire"), "gpt-4o-mini"),
+    "openai-sdk": (_openai("aiohttp"), "gpt-4o-mini"),
+    "openai-sdk-httpx": (_openai("httpx"), "gpt-4o-mini"),
     "cohere": (_cohere, "command-r-plus"),
     "gemini": (_gemini("httpx"), "gemini-2.0-flash"),
     "gemini-aiohttp": (_gemini("aiohttp"), "gemini-2.0-flash"),
@@ -205,7 +212,7 @@ async def test_parallel_tool_calls_arrive_in_order(target: Target, mock: Aimock)
 
 
 def test_openai_tool_call_fragments_accumulate_by_index() -> None:
-    from common.providers.openai import _ToolCallBuffer
+    from common.providers.openai_chat import _ToolCallBuffer
 
     buffer = _ToolCallBuffer()
     for fragment in (  # as they arrive on the wire (the adapter parses raw SSE chunks)

@@ -16,9 +16,18 @@ import pytest
 from common.providers.cohere import CohereAdapter
 from common.providers.gemini import GeminiAdapter
 from common.providers.openai import OpenAIAdapter
-from common.providers.tls import httpx2_context, httpx_context
+from common.providers.openai_wire import OpenAIWireAdapter
+from common.providers.tls import httpx2_context, httpx_context, system_context
+
+
+def _wire(key: str) -> OpenAIWireAdapter:
+    adapter = OpenAIWireAdapter(key, "https://api.example.com/v1", 30)
+    adapter._client()  # its session and connector, made on first use
+    return adapter
+
 
 BUILDERS: dict[str, Callable[[str], Any]] = {
+    "openai-wire": _wire,
     "openai-aiohttp": lambda key: OpenAIAdapter(key, "https://api.example.com/v1", 30, http_client="aiohttp"),
     "openai-httpx": lambda key: OpenAIAdapter(key, "https://api.example.com/v1", 30, http_client="httpx"),
     "cohere": lambda key: CohereAdapter(key, "https://api.example.com", 30),
@@ -47,6 +56,6 @@ async def test_new_adapters_load_no_ca_bundle(kind: str, monkeypatch: pytest.Mon
 
 
 def test_the_shared_contexts_verify_certificates() -> None:
-    for ctx in (httpx_context(), httpx2_context()):
+    for ctx in (httpx_context(), httpx2_context(), system_context()):
         assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
         assert ctx.cert_store_stats()["x509_ca"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,15 @@ def test_openai_compatible_needs_a_base_url() -> None:
 
 
 def test_http_client_kind_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROVIDER_HTTP_CLIENT", raising=False)
+    assert registry.http_client_kind() == "wire"
+    assert type(registry.get_adapter("openai", api_key="k-123456", base_url=None, timeout=5)).__name__ == (
+        "OpenAIWireAdapter"
+    )
+    monkeypatch.setenv("PROVIDER_HTTP_CLIENT", "aiohttp")
+    assert type(registry.get_adapter("openai", api_key="k-654321", base_url=None, timeout=5)).__name__ == (
+        "OpenAIAdapter"
+    )
     monkeypatch.setenv("PROVIDER_HTTP_CLIENT", "httpx")
     assert registry.http_client_kind() == "httpx"
     monkeypatch.setenv("PROVIDER_HTTP_CLIENT", "curl")
@@ -111,11 +121,32 @@ def test_an_sdk_is_imported_off_the_event_loop_which_keeps_running() -> None:
         "asyncio.run(main())\n"
     )
 
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    env = {**os.environ, "PROVIDER_HTTP_CLIENT": "aiohttp"}  # the official SDK's client
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env
+    )
 
     ticks, sdks = out.stdout.strip().split(" ", 1)
     assert sdks == "['openai']"
     assert int(ticks) >= 3  # the loop ran while the SDK was imported (~0.4 s or more)
+
+
+def test_the_default_openai_client_imports_no_sdk() -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from common.providers import registry\n"
+        "async def main():\n"
+        "    registry.preload(['openai', 'openai_compatible'])\n"
+        "    await registry.ensure_imported(['openai', 'openai_compatible'])\n"
+        "    registry.get_adapter('openai', api_key='k-123456', base_url=None, timeout=5)\n"
+        "    print([m for m in ('openai', 'httpx2', 'cohere', 'google.genai') if m in sys.modules])\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PROVIDER_HTTP_CLIENT"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "[]"
 
 
 async def test_an_sdk_import_error_surfaces_where_it_is_awaited(monkeypatch: pytest.MonkeyPatch) -> None:
