@@ -261,27 +261,51 @@ async def _complete(ctx: Ctx, c: Caller, body: CompletionRequest) -> Response:
             pass
         return json_response(completion.response(out))
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    # The model call starts now, not when the body is first iterated: it overlaps the
+    # response start and the role chunk going out (as `/chat` does; see `_first_event`).
+    events = completion.events(out)
+    first = _first_event(events)
+    for _ in range(3):  # let it run to its first wait (the request is on the wire) before ours
+        await asyncio.sleep(0)
 
     async def chunks() -> AsyncIterator[bytes]:
         yield sse_data(completion.chunk({"role": "assistant", "content": ""}))
         calls = 0
         try:
-            async for item in completion.events(out):
+            item = await first
+            while item is not None:
                 if isinstance(item, ToolCall):
                     yield sse_data(completion.tool_call_chunk(calls, item))
                     calls += 1
                 else:
                     yield sse_data(completion.text_chunk(item))
+                item = await anext(events, None)
         except AppError as exc:
             # OpenAI clients raise on an `error` chunk; no [DONE] marks the stream as cut.
             yield sse_data(openai_error_body(exc, exc.status, ctx.request_id))
             return
+        finally:
+            if not first.done():  # the caller left while the model was still silent
+                first.cancel()
+            else:
+                await events.aclose()
         yield sse_data(completion.chunk({}, out.finish_reason))
         if include_usage:
             yield sse_data(completion.usage_chunk(out))
         yield sse_data(b"[DONE]")
 
     return StreamingResponse(chunks(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _first_event(events: AsyncIterator[Any]) -> asyncio.Future[Any]:
+    """The first item of `events` (None at its end), already being produced in a task.
+
+    A caller that never reads it (the client left before the body was iterated) costs at
+    most the upstream call up to its first event; the generator is finalized when collected.
+    """
+    first: asyncio.Future[Any] = asyncio.ensure_future(anext(events, None))
+    first.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "never retrieved"
+    return first
 
 
 async def _models(ctx: Ctx) -> Response:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -201,7 +201,7 @@ class Completion:
             return False
         return self.body.parallel_tool_calls is not False or not out.tool_calls
 
-    async def events(self, out: Outcome) -> AsyncIterator[loop.Delta | ToolCall]:
+    async def events(self, out: Outcome) -> AsyncGenerator[loop.Delta | ToolCall, None]:
         """Yield text deltas and client tool calls; fill `out`; raise AppError on upstream failure."""
         limits = loop.limits_for(self.assistant)
         ctx = ToolContext(self.c.tenant, self.c.app.id, self.assistant.id, thread_id="", request_id=self.id)

@@ -154,7 +154,7 @@ class OpenAIWireAdapter:
         return ProviderCallError(redact(f"openai: error in the stream: {_message(error)}", self._api_key))
 
     async def _status_error(self, resp: aiohttp.ClientResponse) -> ProviderCallError:
-        raw = (await resp.content.read(MAX_ERROR_BYTES)).decode(errors="replace")
+        raw = (await _read(resp, MAX_ERROR_BYTES, cut=True)).decode(errors="replace")
         try:
             detail = _message(json.loads(raw))
         except ValueError:
@@ -199,11 +199,17 @@ def _message(error: Any) -> Any:
     return error.get("message", error) if isinstance(error, dict) else error
 
 
-async def _read(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    data = await resp.content.read(limit + 1)
-    if len(data) > limit:
-        raise _Malformed(f"a body over {limit} bytes")
-    return data
+async def _read(resp: aiohttp.ClientResponse, limit: int, *, cut: bool = False) -> bytes:
+    """The whole body (however many reads it arrives in), at most `limit` bytes: past it,
+    the first `limit` bytes if `cut`, else an error."""
+    body = bytearray()
+    async for chunk in resp.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            if cut:
+                return bytes(body[:limit])
+            raise _Malformed(f"a body over {limit} bytes")
+    return bytes(body)
 
 
 async def _sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:

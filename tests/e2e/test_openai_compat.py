@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
+import aiohttp
 import openai
 import pytest
 
@@ -90,3 +92,28 @@ async def test_upstream_failure_is_a_502_api_error(stack):
             model="support-openai", messages=[{"role": "user", "content": text}]
         )
     assert exc.value.status_code == 502
+
+
+async def test_a_caller_leaving_before_the_first_token_leaves_the_instance_clean(stack):
+    """The model call starts with the response (not when its body is first read); a caller
+    that hangs up during the model's silence stops it, nothing is left failing behind, and
+    the instance goes on serving."""
+    tenant = await make_tenant(stack)
+    text = f"compat-leave-{uuid.uuid4().hex[:8]}"
+    stack.aimock.add({"match": {"userMessage": text}, "response": {"content": "too late"}, "latency": 400})
+    body = {"model": "support-openai", "messages": [{"role": "user", "content": text}], "stream": True}
+    headers = {"Authorization": f"Bearer {tenant.key}"}
+    log_before = stack.functions.log_path.read_text(errors="replace")
+    url = stack.url + "/chat/v1/chat/completions"
+    async with aiohttp.ClientSession() as session, session.post(url, json=body, headers=headers) as resp:
+        assert resp.status == 200
+        role = await resp.content.readuntil(b"\n\n")
+        assert b'"role": "assistant"' in role or b'"role":"assistant"' in role
+    # hung up while the upstream is still silent (400 ms per chunk)
+    await asyncio.sleep(1.0)  # past the upstream's first chunk: whatever was left would fail now
+    after = stack.functions.log_path.read_text(errors="replace")[len(log_before) :]
+    assert "never retrieved" not in after and "Traceback" not in after, after[-2000:]
+    followup = await sdk(stack, tenant.key).chat.completions.create(
+        model="support-openai", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert followup.choices[0].message.content

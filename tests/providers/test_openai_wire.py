@@ -4,6 +4,7 @@ lines and bodies. A real aiohttp server on loopback answers with the exact bytes
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -143,7 +144,18 @@ async def test_a_json_reply_to_a_streamed_request_is_understood(
         ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 2},
     }
-    got = await events(await serve(raw(json.dumps(completion).encode(), "application/json")))
+    body = json.dumps(completion).encode()
+
+    async def in_pieces(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        for i in range(0, len(body), 40):  # many reads on our side, not one
+            await resp.write(body[i : i + 40])
+            await asyncio.sleep(0.002)
+        await resp.write_eof()
+        return resp
+
+    got = await events(await serve(in_pieces))
 
     assert got[0] == TextDelta("whole")
     assert isinstance(got[1], ToolCallEvent) and got[1].call.name == "f"
