@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,15 +69,20 @@ def cold_start(
 ) -> tuple[float, float]:
     """Seconds from spawning the process to the first 200 for `probe`, and the CPU seconds its
     processes used by then (steadier than wall time on a busy machine); the process is stopped."""
+    return cold_start_of(lambda: spawn_function(target, source, env), probe, timeout)
+
+
+def cold_start_of(start: Callable[[], Service], probe: Probe, timeout: float = 30) -> tuple[float, float]:
+    """`cold_start` for any server `start()` spawns (the LiteLLM comparison starts its proxy)."""
     from bench.procstat import group_cpu_seconds, process_cpu_seconds
 
     started = time.perf_counter()
-    svc = spawn_function(target, source, env)
+    svc = start()
     try:
         deadline = started + timeout
         while time.perf_counter() < deadline:
             if svc.proc.poll() is not None:
-                raise RuntimeError(f"{target} exited early:\n{svc.log()}")
+                raise RuntimeError(f"{svc.name} exited early:\n{svc.log()}")
             status = status_of(svc.url + probe.path, probe)
             if status == 200:
                 wall = time.perf_counter() - started
@@ -84,9 +90,11 @@ def cold_start(
                 cpu = group_cpu_seconds(svc.proc.pid) - process_cpu_seconds(svc.proc.pid)
                 return wall, cpu
             if status is not None and status != 503:
-                raise RuntimeError(f"{target} answered {status} to {probe.method} {probe.path}:\n{svc.log()}")
+                raise RuntimeError(
+                    f"{svc.name} answered {status} to {probe.method} {probe.path}:\n{svc.log()}"
+                )
             time.sleep(POLL_S)
-        raise TimeoutError(f"{target} gave no 200 within {timeout}s:\n{svc.log()}")
+        raise TimeoutError(f"{svc.name} gave no 200 within {timeout}s:\n{svc.log()}")
     finally:
         svc.stop()
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import load
-from bench.coldstart import Probe, cold_start, status_of
+from bench.coldstart import Probe, cold_start, cold_start_of
 from bench.procstat import cpu_ticks, group_cpu_seconds, group_rss_mb, loadavg, steal_share
 from bench.stack import (
     SERVICE_ENV,
@@ -48,7 +49,7 @@ from bench.stack import (
     service_requests,
     start_infra,
 )
-from tests.support.services import ROOT, Service, free_port, spawn
+from tests.support.services import ROOT, Service, free_port, spawn, wait_http
 
 MASTER_KEY = "sk-bench-litellm-master"
 MODEL = "bench"
@@ -76,17 +77,6 @@ def start_litellm(binary: str, config: Path, port: int | None = None) -> Service
     port = port or free_port()
     cmd = [binary, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     return spawn("litellm", cmd, port, env={"LITELLM_TELEMETRY": "False"})
-
-
-def wait_ready(svc: Service, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if svc.proc.poll() is not None:
-            raise RuntimeError(f"litellm exited:\n{svc.log()}")
-        if status_of(svc.url + "/health/liveliness", Probe("GET", "/health/liveliness")) == 200:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"litellm not ready in {timeout}s:\n{svc.log()}")
 
 
 class Targets:
@@ -155,7 +145,7 @@ async def measure(infra: Infra, binary: str, sizes: argparse.Namespace, workdir:
     capture_upstream(infra, scenario, scenario.plain)
     ll = start_litellm(binary, litellm_config(workdir / "litellm.yaml", scenario, infra.aimock_svc.url))
     infra.started.append(ll)
-    await asyncio.to_thread(wait_ready, ll)
+    await asyncio.to_thread(wait_http, ll, "/health/liveliness", 120.0, (200,))
     t = Targets(infra, scenario, fn, ll)
     res: dict[str, Any] = {}
 
@@ -194,22 +184,10 @@ async def measure(infra: Infra, binary: str, sizes: argparse.Namespace, workdir:
     ll_probe = Probe("POST", "/v1/chat/completions", ll_body, t.headers["litellm"])
     for _ in range(sizes.cold):
         cold["service"].append(cold_start("chat", ROOT / "main.py", env, service_probe)[0])
-        cold["litellm"].append(await asyncio.to_thread(litellm_cold_start, binary, workdir, ll_probe))
+        spawn_litellm = functools.partial(start_litellm, binary, workdir / "litellm.yaml")
+        cold["litellm"].append(cold_start_of(spawn_litellm, ll_probe, timeout=120)[0])
     res["cold_ms"] = {n: statistics.median(v) * 1000 for n, v in cold.items()}
     return res
-
-
-def litellm_cold_start(binary: str, workdir: Path, probe: Probe) -> float:
-    started = time.perf_counter()
-    svc = start_litellm(binary, workdir / "litellm.yaml")
-    try:
-        while time.perf_counter() - started < 120:
-            if status_of(svc.url + probe.path, probe) == 200:
-                return time.perf_counter() - started
-            time.sleep(0.005)
-        raise TimeoutError(f"litellm gave no 200:\n{svc.log()}")
-    finally:
-        svc.stop()
 
 
 # What #14 asked for in November, when the same bench measured LiteLLM at these figures:

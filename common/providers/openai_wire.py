@@ -20,7 +20,9 @@ what the SDK did for us, and tests/providers/test_adapters.py runs every case on
   webhook guard accepted when it was made (`_GuardedResolver`): a tenant host whose DNS
   flips to an internal address after the call-time check gets no connection, which the
   SDK, resolving on its own, could not promise;
-* a server that ignores `stream: true` and answers one JSON completion is understood.
+* a server that ignores `stream: true` and answers one JSON completion is understood;
+* every read is bounded (a line, a JSON reply, an error body, a whole stream) and reading
+  stops at `[DONE]`, so a hostile upstream costs at most its bounds and the turn deadline.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from common.tools import netguard
 _TLS = system_context()  # at import, which `registry.preload` runs off the event loop (tls.py)
 
 MAX_LINE_BYTES = 8 * 1024 * 1024  # one SSE line (a delta, a tool call's arguments)
+# A whole streamed body: ~128k output tokens with logprobs stay under it; a flood does not.
+MAX_STREAM_BYTES = 256 * 1024 * 1024
 MAX_JSON_BYTES = 8 * 1024 * 1024  # a whole non-streamed reply
 MAX_ERROR_BYTES = 64 * 1024  # an error body: enough for any message, never a flood
 
@@ -216,14 +220,18 @@ async def _sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:
     """The `data` of each server-sent event up to `[DONE]` (the field rules of the SSE spec).
 
     An `error` event raises; other named events (none in Chat Completions) are skipped, as
-    the SDK does. After `[DONE]` the body is read to its end, so the connection is reused.
+    the SDK does. Reading stops at `[DONE]`: an upstream that keeps the body open after it
+    cannot hold the reply back (aiohttp still reuses the connection when the body's end was
+    already in). A body past MAX_STREAM_BYTES fails the call: the upstream is the tenant's
+    to choose, and this process's memory is every tenant's.
     """
     event: str | None = None
     data: list[str] = []
-    done = False
+    total = 0
     async for raw in body_lines(resp, MAX_LINE_BYTES):
-        if done:
-            continue
+        total += len(raw) + 1
+        if total > MAX_STREAM_BYTES:
+            raise _Malformed(f"a stream over {MAX_STREAM_BYTES} bytes")
         line = raw.decode(errors="replace").removesuffix("\r")
         if line:
             if line[0] == ":":
@@ -238,11 +246,11 @@ async def _sse_data(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:
         if data:  # a blank line ends an event
             text = "\n".join(data)
             if text == "[DONE]":
-                done = True
-            elif event == "error":
+                return
+            if event == "error":
                 raise _EventError(_message(_loads(text)))
-            elif event is None:
+            if event is None:
                 yield text
         event, data = None, []
-    if data and not done and event is None and data != ["[DONE]"]:
+    if data and event is None and data != ["[DONE]"]:
         yield "\n".join(data)  # a last event without its blank line

@@ -42,22 +42,20 @@ _CacheKey = tuple[str, str | None, str, float, int | None]
 _cache: OrderedDict[_CacheKey, ProviderAdapter] = OrderedDict()
 _closing: set[asyncio.Task[None]] = set()
 
-# The adapter module of each kind; importing it imports that vendor's SDK (for OpenAI's
-# wire format, only aiohttp unless PROVIDER_HTTP_CLIENT picks the SDK: see _module).
+# The adapter module of each kind; importing it imports that vendor's SDK. OpenAI's kinds
+# are absent: their module depends on PROVIDER_HTTP_CLIENT (see _module).
 _MODULES = {
-    "openai": "common.providers.openai_wire",
-    "openai_compatible": "common.providers.openai_wire",
     "cohere": "common.providers.cohere",
     "gemini": "common.providers.gemini",
     "code": "common.providers.code",
 }
+_OPENAI_KINDS = ("openai", "openai_compatible")
 
 
 def _module(kind: str) -> str | None:
-    module = _MODULES.get(kind)
-    if module == "common.providers.openai_wire" and http_client_kind() != "wire":
-        return "common.providers.openai"
-    return module
+    if kind in _OPENAI_KINDS:  # the wire client imports only aiohttp; the SDK's adapter, the SDK
+        return "common.providers.openai_wire" if http_client_kind() == "wire" else "common.providers.openai"
+    return _MODULES.get(kind)
 
 
 _imports: dict[str, concurrent.futures.Future[None]] = {}

@@ -232,3 +232,30 @@ async def test_connections_go_only_to_addresses_the_guard_accepted(
     finally:
         await allowed.aclose()
     assert got[-1] == FinishEvent("stop") and hits == ["/v1/chat/completions"]
+
+
+async def test_done_ends_the_reply_even_if_the_body_stays_open(
+    serve: Callable[[Handler], Awaitable[str]],
+) -> None:
+    async def lingering(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        await resp.write(sse(chunk("whole", "stop")))
+        for _ in range(100):  # a byte now and then after [DONE], for 10 s
+            await resp.write(b":\n")
+            await asyncio.sleep(0.1)
+        return resp
+
+    started = asyncio.get_running_loop().time()
+    got = await events(await serve(lingering))
+    assert got[-1] == FinishEvent("stop")
+    assert asyncio.get_running_loop().time() - started < 2
+
+
+async def test_a_stream_over_the_bound_fails_the_call(
+    serve: Callable[[Handler], Awaitable[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(openai_wire, "MAX_STREAM_BYTES", 10_000)
+    flood = sse(*(chunk("x" * 100) for _ in range(200)), chunk(None, "stop"))
+    error = await failure(await serve(raw(flood)))
+    assert "malformed" in error.message and "10000 bytes" in error.message
