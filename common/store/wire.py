@@ -4,7 +4,8 @@ Why: the high-level client wraps every request and every field in proto-plus obj
 and api-core retry wrappers; for the three RPCs a chat turn makes that is about 0.2 ms
 of CPU each on this kind of machine, a third of the call (measured in `bench/`). These
 calls send the same requests on the same client's gRPC channel (so credentials, TLS
-and the emulator host are the client's own), with plain protobuf messages.
+and the emulator host are the client's own), with plain protobuf messages, and without
+the client's interceptor (it exists to log whole requests at DEBUG; see `_stubs`).
 
 What it keeps from the client, so callers see no difference:
 - the same request metadata (resource prefix, routing header, emulator auth);
@@ -73,11 +74,20 @@ def _stubs() -> _Rpc:
     channel = db._firestore_api.transport.grpc_channel
     database = db._database_string
 
+    def bare(stub: Any) -> Any:
+        # No client interceptors on our calls: the client adds one that logs whole requests
+        # (message bodies) when its logger is at DEBUG, and costs a task per call otherwise.
+        stub._interceptors = None
+        return stub
+
     def unary_stream(name: str, req: Any, resp: Any) -> Any:
-        return channel.unary_stream(
-            f"/google.firestore.v1.Firestore/{name}",
-            request_serializer=req.pb().SerializeToString,
-            response_deserializer=resp.pb().FromString,
+        return bare(
+            channel.unary_stream(
+                f"/google.firestore.v1.Firestore/{name}",
+                request_serializer=req.pb().SerializeToString,
+                response_deserializer=resp.pb().FromString,
+                _registered_method=True,  # as generated stubs do: the method is interned once
+            )
         )
 
     metadata = tuple(db._rpc_metadata)
@@ -88,10 +98,13 @@ def _stubs() -> _Rpc:
         database_metadata=_routed(metadata, "database", database),
         batch_get=unary_stream("BatchGetDocuments", f.BatchGetDocumentsRequest, f.BatchGetDocumentsResponse),
         run_query=unary_stream("RunQuery", f.RunQueryRequest, f.RunQueryResponse),
-        commit=channel.unary_unary(
-            "/google.firestore.v1.Firestore/Commit",
-            request_serializer=f.CommitRequest.pb().SerializeToString,
-            response_deserializer=f.CommitResponse.pb().FromString,
+        commit=bare(
+            channel.unary_unary(
+                "/google.firestore.v1.Firestore/Commit",
+                request_serializer=f.CommitRequest.pb().SerializeToString,
+                response_deserializer=f.CommitResponse.pb().FromString,
+                _registered_method=True,
+            )
         ),
     )
     return _rpc

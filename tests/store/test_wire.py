@@ -139,3 +139,21 @@ async def test_other_errors_surface_as_the_clients_exceptions_without_retry():
     with pytest.raises(exceptions.Conflict):
         await wire._with_retry(bad, wire._READ_RETRY)
     assert len(calls) == 2
+
+
+async def test_message_bodies_stay_out_of_the_clients_debug_log(stack, caplog):
+    """The Firestore client logs whole requests when its transport logger is at DEBUG (an
+    operator chasing an outage may turn that on); the hot path's writes bypass that hook, so
+    what users wrote never reaches the log."""
+    import logging
+
+    from google.cloud.firestore_v1.services.firestore.transports import grpc_asyncio
+
+    marker = "user-wrote-" + secrets.token_hex(4)
+    col, doc = _path()
+    with caplog.at_level(logging.DEBUG, logger=grpc_asyncio._LOGGER.name):
+        await get_db().collection(col).document(doc + "-client").set({"content": "probe"})
+        assert any("probe" in str(r.__dict__) for r in caplog.records), "the client's hook is off"
+        await wire.commit([wire.create(wire.doc_name(col, doc), {"content": marker})])
+        assert await wire.get(wire.doc_name(col, doc)) == {"content": marker}
+    assert not [r for r in caplog.records if marker in str(r.__dict__)]
