@@ -104,7 +104,10 @@ async def resolve(tenant: str, cfg: TenantConfig, assistant: Assistant) -> list[
     """
     found = routes(cfg, assistant)
     preload(r.provider.kind for r in found)  # overlaps the key fetches (if not started earlier)
-    keys = await asyncio.gather(*(_route_key(tenant, r) for r in found))
+    if len(found) == 1:  # the common case: no task and gather future per request
+        keys: list[str | endpoint.Refused] = [await _route_key(tenant, found[0])]
+    else:
+        keys = list(await asyncio.gather(*(_route_key(tenant, r) for r in found)))
     await ensure_imported(r.provider.kind for r in found)  # `to_candidates` builds adapters
     usable: list[tuple[Route, str]] = []
     for route, key in zip(found, keys, strict=True):
