@@ -7,7 +7,7 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup dev test lint format bench bench-litellm lock bootstrap grant deploy deploy-platform push-config scheduler bundle clean chromium ui-vendor
+.PHONY: setup dev test lint format bench bench-litellm bench-baseline lock bootstrap grant deploy deploy-platform push-config scheduler bundle clean chromium ui-vendor
 
 setup: $(STAMP_PY) $(STAMP_NODE) chromium
 
@@ -68,6 +68,11 @@ bench-litellm: setup
 	@test -x .bench/litellm/bin/litellm || ($(PYTHON) -m venv .bench/litellm && \
 		.bench/litellm/bin/pip install -q --disable-pip-version-check "litellm[proxy]==$(LITELLM_VERSION)")
 	$(PY) -m bench.litellm --litellm .bench/litellm/bin/litellm
+
+# This code against an earlier commit's (default: the one #14's figures were measured on),
+# interleaved on one stack: the ratio survives this VM's drift where milliseconds do not.
+bench-baseline: setup
+	$(PY) -m bench.baseline $(if $(REF),--ref $(REF))
 
 # Google Cloud (see docs/deploy.md). DRY_RUN=1 prints the gcloud commands.
 bootstrap: setup
