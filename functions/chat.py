@@ -82,13 +82,14 @@ async def _run(
 
 
 async def _idempotent(
-    ctx: Ctx, c: Caller, route: str, payload: Any, run: Callable[[], Awaitable[Response]]
+    ctx: Ctx, c: Caller, route: str, payload: Callable[[], Any], run: Callable[[], Awaitable[Response]]
 ) -> Response:
-    """Run once per Idempotency-Key; replays get the stored response (SPEC §8)."""
+    """Run once per Idempotency-Key; replays get the stored response (SPEC §8). `payload`
+    (the body as compared with a replay's) is only built when the request has a key."""
     key = ctx.request.headers.get(idempotency.HEADER)
     if key is None:
         return await run()
-    claimed = await idempotency.claim(c.tenant, c.key.key_id, key, route, payload)
+    claimed = await idempotency.claim(c.tenant, c.key.key_id, key, route, payload())
     if isinstance(claimed, idempotency.Stored):
         headers = {"Idempotent-Replayed": "true"}
         return Response(
@@ -162,7 +163,7 @@ async def _chat(ctx: Ctx) -> Response:
         fmt = body.response_format.wire() if body.response_format else None
         return await _run(ctx, c, found.thread, assistant, text, stream, found, fmt)
 
-    return await _idempotent(ctx, c, "chat", body.model_dump(), run)
+    return await _idempotent(ctx, c, "chat", body.model_dump, run)
 
 
 async def _app_chat(ctx: Ctx) -> Response:
@@ -244,7 +245,7 @@ async def _completions(ctx: Ctx) -> Response:
     c = await caller(ctx.request)
     await limits.check(c)  # before anything is stored or sent upstream
     body = await parse(ctx.request, CompletionRequest, get_settings().max_body_bytes)
-    return await _idempotent(ctx, c, "completions", body.model_dump(), lambda: _complete(ctx, c, body))
+    return await _idempotent(ctx, c, "completions", body.model_dump, lambda: _complete(ctx, c, body))
 
 
 async def _complete(ctx: Ctx, c: Caller, body: CompletionRequest) -> Response:

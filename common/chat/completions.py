@@ -178,8 +178,7 @@ class Completion:
         if cap and req.max_output_tokens:
             cap = min(cap, req.max_output_tokens)
         choice = b.tool_choice
-        return replace(
-            req,
+        wanted: dict[str, Any] = dict(
             max_output_tokens=cap or req.max_output_tokens,
             temperature=b.temperature if b.temperature is not None else req.temperature,
             tool_choice=None if isinstance(choice, NamedChoice) else choice,
@@ -194,6 +193,9 @@ class Completion:
             logprobs=bool(b.logprobs),
             top_logprobs=b.top_logprobs,
         )
+        # Only what differs: most requests set none of these, and `replace` rebuilds the request.
+        changes = {k: v for k, v in wanted.items() if getattr(req, k) != v}
+        return replace(req, **changes) if changes else req
 
     def _keep(self, out: Outcome, call: ToolCall) -> bool:
         """`parallel_tool_calls: false` is honoured here for every provider: one call per reply."""
