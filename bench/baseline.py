@@ -298,7 +298,8 @@ def figures(side: Side) -> dict[str, float]:
 
 
 def _span(lo: float, hi: float, unit: str = " ms") -> str:
-    return f"{lo:.1f}-{hi:.1f}{unit}" if round(lo, 1) != round(hi, 1) else f"{lo:.1f}{unit}"
+    d = 0 if lo >= 100 else 1
+    return f"{lo:.{d}f}-{hi:.{d}f}{unit}" if round(lo, d) != round(hi, d) else f"{lo:.{d}f}{unit}"
 
 
 def report(ref: str, base: dict[str, float], ours: dict[str, float], runs: dict[str, list[float]]) -> str:
