@@ -4,7 +4,9 @@ A limit that must hold across a deployment (a client key's requests per
 window, a tenant's tokens per day) is one Firestore counter. An instance
 never asks it per request: it leases a block of units, spends the block from
 memory, and leases the next one in the background when it runs low. Blocks
-are sized from the recent rate: a busy key leases bigger blocks.
+are sized from the recent rate: a busy key leases bigger blocks. A new pool
+has no rate yet, so its blocks double each time a request had to wait for
+one (slow start): a burst on a cold instance waits a few times, not per block.
 
 A lease is one write with no transaction: an atomic increment of the
 counter by the units asked for, whose result Firestore returns
@@ -83,6 +85,9 @@ class Pool:
     rate: float = 0.0  # units per second, smoothed
     last: float = field(default_factory=time.monotonic)
     refill: asyncio.Task[None] | None = None
+    # Slow start: a new pool knows no rate, so its first blocks are small; each time a request
+    # finds the pool empty and waits for a lease, the next block is at least twice as big.
+    floor: float = 1.0
 
     def observe(self, units: float) -> None:
         now = time.monotonic()
@@ -93,7 +98,8 @@ class Pool:
 
     def block(self, need: float, limit: float) -> float:
         """How much to lease: enough for the horizon at the recent rate, at most a tenth of the limit."""
-        return max(need, min(max(1.0, limit / 10), math.ceil(self.rate * LEASE_HORIZON_S) + 1))
+        by_rate = max(math.ceil(self.rate * LEASE_HORIZON_S) + 1, self.floor)
+        return max(need, min(max(1.0, limit / 10), by_rate))
 
     def expire(self, now: float) -> None:
         if now >= self.window_end:
@@ -142,6 +148,7 @@ class LeasedLimit:
         if pool.units < units:
             if pool.exhausted:
                 return pool.window_end - now
+            pool.floor *= 2  # this request waits: lease more next time (capped by `block`)
             await self._lease(key, pool, units, limit)
             if pool.units < units:
                 return max(0.0, pool.window_end - time.time()) if pool.exhausted else 1.0
@@ -204,5 +211,6 @@ class LeasedLimit:
         async def refill() -> None:
             with contextlib.suppress(Exception):  # the request path leases itself if this failed
                 await self._lease(key, pool, pool.block(1, limit), limit)
+                pool.floor = max(1.0, pool.floor / 2)  # refills keep up: the rate sizes blocks again
 
         pool.refill = asyncio.get_running_loop().create_task(refill())
