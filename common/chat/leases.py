@@ -85,8 +85,8 @@ class Pool:
     rate: float = 0.0  # units per second, smoothed
     last: float = field(default_factory=time.monotonic)
     refill: asyncio.Task[None] | None = None
-    # Slow start: a new pool knows no rate, so its first blocks are small; each time a request
-    # finds the pool empty and waits for a lease, the next block is at least twice as big.
+    # Slow start: a new pool knows no rate, so its first blocks are small; each lease a request
+    # had to wait for is at least twice the last (up to a tenth of the limit; see `_lease`).
     floor: float = 1.0
 
     def observe(self, units: float) -> None:
@@ -148,8 +148,7 @@ class LeasedLimit:
         if pool.units < units:
             if pool.exhausted:
                 return pool.window_end - now
-            pool.floor *= 2  # this request waits: lease more next time (capped by `block`)
-            await self._lease(key, pool, units, limit)
+            await self._lease(key, pool, units, limit, waited=True)
             if pool.units < units:
                 return max(0.0, pool.window_end - time.time()) if pool.exhausted else 1.0
         pool.units -= units
@@ -186,14 +185,22 @@ class LeasedLimit:
         n = max(0, math.floor((now - start) / self._window_s))
         return f"{base}_w{n}", start + (n + 1) * self._window_s
 
-    async def _lease(self, key: str, pool: Pool, target: float, limit: float) -> None:
-        """Bring the pool to at least `target` units (plus a block), one lease at a time per key."""
+    async def _lease(
+        self, key: str, pool: Pool, target: float, limit: float, *, waited: bool = False
+    ) -> None:
+        """Bring the pool to at least `target` units (plus a block), one lease at a time per key.
+
+        `waited`: a request is waiting for this lease, so the pool's blocks are too small for
+        its traffic; the block doubles (slow start) once per lease actually made, not once
+        per waiting request, so a burst of waiters does not jump to the cap at once."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             now = time.time()
             pool.expire(now)
             if pool.units >= target or pool.exhausted:  # a concurrent lease got here first
                 return
+            if waited:
+                pool.floor = min(pool.floor * 2, max(1.0, limit / 10))
             path, window_end = await self._window(key, now)
             want = pool.block(target - pool.units, limit)
             grant = await lease(path, want, limit)

@@ -34,10 +34,10 @@ async def test_a_fresh_pool_stops_waiting_for_leases_after_a_few(stack, monkeypa
     waited = 0
     real = LeasedLimit._lease
 
-    async def counted(self, key, pool, target, limit):  # the request path's leases only
+    async def counted(self, key, pool, target, limit, **kw):  # the request path's leases only
         nonlocal waited
         waited += 1
-        await real(self, key, pool, target, limit)
+        await real(self, key, pool, target, limit, **kw)
 
     path = f"leasetest/{secrets.token_hex(6)}"
     limit = LeasedLimit(lambda _k: path, 60.0)
